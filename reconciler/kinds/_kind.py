@@ -1,0 +1,99 @@
+"""What every kind of MISP object provides to the engine.
+
+A kind module (`kinds/users.py`, …) holds, in one place: the manifest model of one entry (pydantic,
+`extra="forbid"`), its natural key, the kinds it references, and its adapter — the endpoints and the mapping
+between MISP's JSON and the canonical form the diff compares.
+
+Canonical form: a flat `dict[str, object]` of JSON-like values, in manifest words (`org`, not `org_id`;
+names, not ids; real booleans and ints). The diff compares canonical desired values with canonical live
+values for the fields the manifest states, nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from reconciler.backend.client import MispClient
+
+
+class Entry(BaseModel):
+    """Base of every manifest entry model: unknown keys are errors (typos must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    # Fields holding secret references; the engine never shows their values.
+    SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset()
+    # Fields the engine never compares with MISP (write-only, or instructions such as `notify`).
+    WRITE_ONLY: ClassVar[frozenset[str]] = frozenset()
+
+
+@dataclass(slots=True)
+class LiveObject:
+    """One object as read from MISP, already in canonical form."""
+
+    key: str  # natural key, as the kind computes it from the manifest
+    id: str  # MISP's id (a string, as MISP sends it)
+    fields: dict[str, object]  # canonical values of every field the adapter understands
+    uuid: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)  # MISP's JSON, for quirks only
+
+
+class Names(Protocol):
+    """Resolves references between kinds, in both directions, over the live state as it evolves."""
+
+    def id_of(self, kind: str, key: str) -> str:
+        """MISP id of the object `key` of `kind`; raises KeyError when it does not exist (yet)."""
+        ...
+
+    def key_of(self, kind: str, misp_id: str) -> str | None:
+        """Natural key of the object with MISP id `misp_id`, None when unknown."""
+        ...
+
+    def live(self, kind: str) -> Mapping[str, LiveObject]:
+        """Every live object of `kind` read so far, by natural key."""
+        ...
+
+
+class Adapter(Protocol):
+    """The endpoints of one kind and its MISP quirks. Everything MISP-specific stays behind this."""
+
+    async def fetch(self, client: MispClient) -> list[Mapping[str, Any]]:
+        """Read every object of the kind: ideally ONE list request."""
+        ...
+
+    def parse(self, raw: Mapping[str, Any], names: Names) -> LiveObject | None:
+        """MISP JSON → canonical LiveObject; None for rows the kind does not manage."""
+        ...
+
+    def desired(self, entry: Entry, names: Names) -> dict[str, object]:
+        """Manifest entry → canonical values of the fields it states (model_fields_set)."""
+        ...
+
+    async def create(self, client: MispClient, entry: Entry, names: Names) -> LiveObject:
+        ...
+
+    async def update(self, client: MispClient, entry: Entry, live: LiveObject,
+                     changed: Mapping[str, object], names: Names) -> LiveObject:
+        """Apply `changed` (canonical field → desired value) to `live`."""
+        ...
+
+    async def delete(self, client: MispClient, live: LiveObject, names: Names) -> None:
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    name: str  # the manifest key, used unchanged in module, registry, --kind, JSON, state and audit
+    model: type[Entry]
+    key: Callable[[Any], str]  # entry → natural key
+    refs: Mapping[str, str] = field(default_factory=dict)  # field → referenced kind
+    adapter: Adapter | None = None  # None: validated and planned only (no MISP endpoint yet)
+    singleton_map: bool = False  # `settings:` is a mapping name → value, not a list of entries
+
+    def key_of(self, entry: Entry) -> str:
+        return self.key(entry)

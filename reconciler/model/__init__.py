@@ -1,0 +1,1 @@
+"""Shared vocabulary: addresses, list semantics, secret references. Pure; imports only diags."""

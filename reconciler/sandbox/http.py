@@ -1,0 +1,271 @@
+"""CakePHP-style routing, authentication and MISP's response shapes.
+
+MISP routes `/[admin/]controller/action/arg1/arg2/name:value`; a `.json` suffix or an `Accept` asking for
+JSON makes it an API call (transcript auth--no-or-invalid-key). Resources register handlers with `@route`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+import uuid as uuidlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from reconciler.sandbox.store import Row, Store
+
+JSON_TYPE = "application/json; charset=UTF-8"
+HTML_TYPE = "text/html; charset=UTF-8"
+AUTH_FAILED = ("Authentication failed. Please make sure you pass the API key of an API enabled user along "
+               "in the Authorization header.")
+NO_PERMISSION = "You do not have permission to use this functionality."
+INVALID_JSON = ("Invalid JSON input. Make sure that the JSON input is a correctly formatted JSON string. "
+                "This request has been blocked to avoid an unfiltered request.")
+INTERNAL_ERROR = "An Internal Error Has Occurred."
+
+# Who may call a handler: anyone authenticated, org admins (perm_admin), site admins only,
+# or "web": a logged-in browser session only (MISP refuses API keys there).
+Access = Literal["user", "org_admin", "site_admin", "web", "public"]
+
+
+class MispAbort(Exception):
+    """Raised by handlers to answer with a MISP error; the transaction is rolled back."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def misp_json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status_code=status, media_type=None,
+                    headers={"content-type": JSON_TYPE, **(headers or {})})
+
+
+def error_body(message: str, url: str) -> dict[str, Any]:
+    return {"name": message, "message": message, "url": url}
+
+
+def misp_error(status: int, message: str, url: str) -> MispAbort:
+    return MispAbort(misp_json(error_body(message, url), status))
+
+
+def validation_error(message: str, url: str, errors: Any, status: int = 403) -> MispAbort:
+    """MISP's failed save: {saved: false, name, message, url, errors}."""
+    return MispAbort(misp_json({"saved": False, "name": message, "message": message, "url": url,
+                                "errors": errors}, status))
+
+
+def deleted(message: str, url: str, row_id: Any) -> Response:
+    return misp_json({"saved": True, "success": True, "name": message, "message": message, "url": url,
+                      "id": row_id})
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def now_epoch() -> int:
+    return int(time.time())
+
+
+def new_uuid() -> str:
+    return str(uuidlib.uuid4())
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def generate_key() -> str:
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(40))
+
+
+@dataclass(slots=True)
+class Ctx:
+    """One request as a handler sees it."""
+
+    request: Request
+    store: Store
+    app_state: Any  # SandboxState
+    url: str  # the path as MISP echoes it in error bodies ("/admin/organisations/add")
+    args: list[str]  # positional path segments after the action
+    named: dict[str, str]  # CakePHP named parameters (scope:all)
+    body_bytes: bytes
+    user: Row | None = None
+    role: Row | None = None
+    authkey: Row | None = None
+    request_id: str = ""
+    _json: Any = field(default=None)
+    _parsed: bool = False
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        return self.request.query_params
+
+    def json(self) -> Any:
+        """The request body as JSON; MISP answers 405 to a body that does not parse."""
+        if not self._parsed:
+            self._parsed = True
+            text = self.body_bytes.decode("utf-8", "replace").strip()
+            if text:
+                try:
+                    self._json = json.loads(text)
+                except ValueError as exc:
+                    raise misp_error(405, INVALID_JSON, self.url) from exc
+        return self._json
+
+    def data(self, wrapper: str) -> dict[str, Any]:
+        """The object in the body, with or without MISP's wrapper ({"Organisation": {...}})."""
+        body = self.json()
+        if body is None:
+            raise misp_error(405, INVALID_JSON, self.url)
+        if not isinstance(body, dict):
+            return {}
+        inner = body.get(wrapper)
+        return dict(inner) if isinstance(inner, dict) else dict(body)
+
+    def perm(self, flag: str) -> bool:
+        return bool(self.role and self.role.get(flag))
+
+    @property
+    def is_site_admin(self) -> bool:
+        return self.perm("perm_site_admin")
+
+    @property
+    def is_org_admin(self) -> bool:
+        return self.perm("perm_admin") or self.is_site_admin
+
+    def deny(self) -> MispAbort:
+        return misp_error(403, NO_PERMISSION, self.url)
+
+    def not_found(self, message: str) -> MispAbort:
+        return misp_error(404, message, self.url)
+
+    def log(self, model: str, model_id: Any, action: str, title: str, change: str = "") -> None:
+        """Write MISP's application log row and its audit log row (with our X-Request-Id)."""
+        user = self.user or {}
+        org = self.store.get("organisations", user["org_id"]) if user.get("org_id") else None
+        ip = self.request.client.host if self.request.client else ""
+        self.store.insert("logs", {
+            "title": title, "created": now_text(), "model": model, "model_id": int(model_id or 0),
+            "action": action, "user_id": int(user.get("id") or 0), "change": change,
+            "email": user.get("email", ""), "org": org["name"] if org else "", "ip": ip,
+            "description": f"request_id={self.request_id}" if self.request_id else "",
+        })
+        self.store.insert("audit_logs", {
+            "created": now_text(), "user_id": int(user.get("id") or 0),
+            "org_id": int(user.get("org_id") or 0),
+            "authkey_id": int(self.authkey["id"]) if self.authkey else None, "ip": ip,
+            "request_type": 1, "request_id": self.request_id or None, "action": action, "model": model,
+            "model_id": int(model_id or 0), "model_title": title, "change": change.encode(),
+        })
+
+
+Handler = Callable[[Ctx], Response | Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    handler: Handler
+    methods: tuple[str, ...]
+    access: Access
+    # MISP answers a wrong method on write actions with 405 "post or delete request expected";
+    # None lets the handler see every method (add actions describe themselves on GET).
+    wrong_method_message: str | None
+    # Handlers run inside one database transaction and must not await inside it: concurrent requests
+    # share the event loop. A handler that awaits (a connection test calling another MISP) says
+    # transactional=False and opens `ctx.store.transaction()` around its synchronous parts itself.
+    transactional: bool = True
+
+
+ROUTES: dict[str, Route] = {}
+
+POST_EXPECTED = "Action not allowed, post or delete request expected."
+
+
+def route(path: str, *, methods: tuple[str, ...] = ("GET",), access: Access = "site_admin",
+          wrong_method: str | None = POST_EXPECTED, transactional: bool = True,
+          ) -> Callable[[Handler], Handler]:
+    """Register a handler for a CakePHP path prefix: "/admin/organisations/add"."""
+
+    def register(handler: Handler) -> Handler:
+        key = path.rstrip("/")
+        if key in ROUTES:
+            raise ValueError(f"route {key} registered twice")
+        ROUTES[key] = Route(handler, methods, access, wrong_method, transactional)
+        return handler
+
+    return register
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPath:
+    key: str  # "/admin/organisations/add"
+    args: list[str]
+    named: dict[str, str]
+    json_ext: bool
+
+
+def parse_path(path: str) -> ParsedPath | None:
+    """Split a MISP path into its route key, positional args and named params. None: no such route."""
+    json_ext = path.endswith(".json")
+    if json_ext:
+        path = path[: -len(".json")]
+    segments = [s for s in path.split("/") if s]
+    # Longest registered prefix wins: /admin/users/view/me → key /admin/users/view, args [me].
+    for length in range(min(len(segments), 4), 0, -1):
+        key = "/" + "/".join(segments[:length])
+        if key in ROUTES:
+            rest = segments[length:]
+            args = [s for s in rest if ":" not in s]
+            named = dict(s.split(":", 1) for s in rest if ":" in s)
+            return ParsedPath(key, args, named, json_ext)
+    # A controller with no action means its index (/admin/users → /admin/users/index).
+    if segments:
+        key = "/" + "/".join([*segments, "index"])
+        if key in ROUTES:
+            return ParsedPath(key, [], {}, json_ext)
+    return None
+
+
+def wants_json(request: Request, json_ext: bool) -> bool:
+    accept = request.headers.get("accept", "")
+    return json_ext or any(part.split(";")[0].strip() == "application/json" for part in accept.split(","))
+
+
+def authenticate(store: Store, header: str | None) -> tuple[Row, Row, Row] | None:
+    """(user, role, authkey) for a valid key in the Authorization header, else None.
+
+    MISP accepts a comma-separated list and uses the first valid key (transcript
+    auth--no-or-invalid-key: "<unknown-40-char-key>,<admin-key>" is 200).
+    """
+    if not header:
+        return None
+    for candidate in (c.strip() for c in header.split(",")):
+        if len(candidate) != 40:
+            continue
+        for key in store.find("auth_keys", authkey_start=candidate[:4], authkey_end=candidate[-4:]):
+            if key["authkey"] != hash_key(candidate):
+                continue
+            if key["expiration"] and int(key["expiration"]) < now_epoch():
+                continue
+            user = store.get("users", key["user_id"])
+            if user is None or user["disabled"]:
+                continue
+            role = store.get("roles", user["role_id"])
+            if role is None:
+                continue
+            return user, role, key
+    return None
