@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from reconciler.backend.client import MispClient
+    from reconciler.model.secrets import SecretRef
 
 
 class Entry(BaseModel):
@@ -28,8 +29,12 @@ class Entry(BaseModel):
 
     # Fields holding secret references; the engine never shows their values.
     SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset()
-    # Fields the engine never compares with MISP (write-only, or instructions such as `notify`).
+    # Fields MISP never returns (a sync server's authkey, a redacted setting): the engine compares them
+    # with the fingerprint it recorded in the ledger at the last apply, and sends them again when it moved.
     WRITE_ONLY: ClassVar[frozenset[str]] = frozenset()
+    # Fields that only matter when the object is created (a user's initial password, `notify`, `deliver`):
+    # never compared, never sent on update.
+    CREATE_ONLY: ClassVar[frozenset[str]] = frozenset()
 
 
 @dataclass(slots=True)
@@ -58,12 +63,18 @@ class Names(Protocol):
         """Every live object of `kind` read so far, by natural key."""
         ...
 
+    def secret(self, ref: SecretRef) -> str:
+        """The value behind a secret reference. Only available during apply; never log or return it."""
+        ...
+
 
 class Adapter(Protocol):
     """The endpoints of one kind and its MISP quirks. Everything MISP-specific stays behind this."""
 
-    async def fetch(self, client: MispClient) -> list[Mapping[str, Any]]:
-        """Read every object of the kind: ideally ONE list request."""
+    async def fetch(self, client: MispClient, declared: Mapping[str, Entry]) -> list[Mapping[str, Any]]:
+        """Read every object of the kind in ONE list request. `declared` (natural key → entry) is for the
+        few kinds where MISP has no list of what we need (a taxonomy's tag selection): they may read
+        one object per declared entry, and say so in their docstring."""
         ...
 
     def parse(self, raw: Mapping[str, Any], names: Names) -> LiveObject | None:
@@ -94,6 +105,8 @@ class Kind:
     refs: Mapping[str, str] = field(default_factory=dict)  # field → referenced kind
     adapter: Adapter | None = None  # None: validated and planned only (no MISP endpoint yet)
     singleton_map: bool = False  # `settings:` is a mapping name → value, not a list of entries
+    # How a reference written in a manifest becomes this kind's natural key (e-mails compare casefolded).
+    normalise_key: Callable[[str], str] = str
 
     def key_of(self, entry: Entry) -> str:
         return self.key(entry)
