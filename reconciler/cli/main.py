@@ -8,12 +8,6 @@ import click
 
 from reconciler import __version__
 
-# Exit codes, like `terraform plan -detailed-exitcode`.
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CHANGES = 2
-EXIT_UNREACHABLE = 3
-
 # One line per command module; each exposes `commands: list[click.Command]`.
 COMMAND_MODULES = (
     "reconciler.cli.sandbox",
