@@ -1,0 +1,1 @@
+"""What would change, as plain data. Built by engine/diff.py, read by render/ and engine/apply.py."""

@@ -1,0 +1,1 @@
+"""Plan and diagnostics → output for people (text, markdown) and machines (JSON). Decides nothing."""
