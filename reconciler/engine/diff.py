@@ -1,0 +1,212 @@
+"""diff(desired, live, ledger, policy) → Plan. Pure: no I/O, so it is fast and testable exhaustively.
+
+Only fields a manifest states are compared (`model_fields_set`, via the adapter's canonical form).
+Matching is by natural key, or by uuid where the entry pins one (a renamed organisation stays itself).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from reconciler.diags import Diagnostics
+from reconciler.engine.live import Live, fingerprint
+from reconciler.engine.policy import deletable, lockout_problems
+from reconciler.kinds._kind import Entry, Kind, LiveObject
+from reconciler.model.address import Address
+from reconciler.plans.change import UNSET, Action, Change, FieldChange
+from reconciler.plans.plan import Plan
+
+if TYPE_CHECKING:
+    from reconciler.manifest.desired import Desired, Located
+
+    from reconciler.state import OwnedObject
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One declared entry of one kind, matched (or not) with a live object."""
+
+    kind: Kind
+    key: str
+    located: Located
+    live: LiveObject | None
+
+
+@dataclass(slots=True)
+class DiffResult:
+    plan: Plan
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+
+
+def field_fingerprints(values: Mapping[str, Any]) -> str:
+    """What the ledger records per object: one short hash per field we set, as JSON."""
+    return json.dumps({name: fingerprint({"v": value}) for name, value in sorted(values.items())},
+                      sort_keys=True)
+
+
+def recorded_fingerprints(owned: OwnedObject | None) -> dict[str, str]:
+    if owned is None or not owned.fingerprint.startswith("{"):
+        return {}
+    loaded = json.loads(owned.fingerprint)
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def diff(desired: Desired, live: Live, ledger: Mapping[tuple[str, str], OwnedObject],
+         kinds: Sequence[Kind], *, instance: str, allow_deletes: int | None = None) -> DiffResult:
+    result = DiffResult(Plan(instance=instance, manifest_hash=desired.manifest_hash,
+                             misp_uuid=live.misp_uuid, misp_version=live.misp_version,
+                             kinds=tuple(k.name for k in kinds)))
+    check_references(desired, live, kinds, result.diagnostics)
+    for kind in kinds:
+        if kind.adapter is None:
+            continue
+        for target in match(kind, desired.entries.get(kind.name, {}), live):
+            change = compare(target, live, ledger.get((kind.name, target.key)))
+            if change is not None:
+                result.plan.changes.append(change)
+    deletes = list(plan_deletes(desired, live, ledger, kinds))
+    result.plan.changes.extend(deletes)
+    check_delete_budget(desired, deletes, allow_deletes, result.diagnostics)
+    for problem in lockout_problems(result.plan.changes, live):
+        result.diagnostics.error("self-lockout", problem,
+                                 hint="the tool never removes its own access; change this by hand if meant")
+    return result
+
+
+def match(kind: Kind, entries: Mapping[str, Located], live: Live) -> Iterator[Target]:
+    objects = live.live(kind.name)
+    for key in sorted(entries):
+        located = entries[key]
+        obj = objects.get(key)
+        uuid = getattr(located.entry, "uuid", None)
+        if isinstance(uuid, str) and uuid:
+            obj = live.find_uuid(kind.name, uuid) or obj
+        yield Target(kind, key, located, obj)
+
+
+def compare(target: Target, live: Live, owned: OwnedObject | None) -> Change | None:
+    kind, entry = target.kind, target.located.entry
+    assert kind.adapter is not None
+    want = kind.adapter.desired(entry, live)
+    address = Address(kind.name, target.key)
+    secret = entry.SECRET_FIELDS
+    if target.live is None:
+        fields = tuple(FieldChange(name, UNSET, value, secret=name in secret)
+                       for name, value in sorted(want.items()))
+        return Change(address, Action.CREATE, fields, reason="declared, not in MISP")
+    changes = tuple(changed_fields(entry, want, target.live, owned))
+    misp_id, live_fp = target.live.id, fingerprint(target.live.fields)
+    if owned is None:
+        return Change(address, Action.ADOPT, changes, misp_id=misp_id, live_fingerprint=live_fp,
+                      reason="exists in MISP, matches a declared entry, not yet owned")
+    if changes:
+        return Change(address, Action.UPDATE, changes, reason="differs from the manifest", misp_id=misp_id,
+                      live_fingerprint=live_fp)
+    return None
+
+
+def changed_fields(entry: Entry, want: Mapping[str, Any], live_obj: LiveObject,
+                   owned: OwnedObject | None) -> Iterator[FieldChange]:
+    recorded = recorded_fingerprints(owned)
+    for name, value in sorted(want.items()):
+        if name in entry.CREATE_ONLY:
+            continue
+        secret = name in entry.SECRET_FIELDS
+        if name in entry.WRITE_ONLY:
+            # MISP never returns it: send again when the reference (or its rotation counter) moved.
+            if recorded.get(name) != fingerprint({"v": value}):
+                yield FieldChange(name, UNSET, value, secret=secret)
+            continue
+        before = live_obj.fields.get(name, UNSET)
+        if before != value:
+            yield from expand(name, before, value, secret)
+
+
+def expand(path: str, before: Any, after: Any, secret: bool) -> Iterator[FieldChange]:
+    """A change inside a keyed collection shows per member: organisations["CIRCL"].extend, not the lot."""
+    if isinstance(before, dict) and isinstance(after, dict) and not secret:
+        for key in sorted(set(before) | set(after), key=str):
+            old, new = before.get(key, UNSET), after.get(key, UNSET)
+            if old != new:
+                yield from expand(f"{path}[{json.dumps(key, ensure_ascii=False)}]", old, new, secret)
+        return
+    yield FieldChange(path, before, after, secret=secret)
+
+
+def plan_deletes(desired: Desired, live: Live, ledger: Mapping[tuple[str, str], OwnedObject],
+                 kinds: Sequence[Kind]) -> Iterator[Change]:
+    """Deletes come last, in reverse dependency order (users before their organisation)."""
+    for kind in reversed(kinds):
+        if kind.adapter is None:
+            continue
+        declared = desired.entries.get(kind.name, {})
+        declared_uuids = {str(getattr(loc.entry, "uuid", "") or "").lower() for loc in declared.values()}
+        for key in sorted(live.live(kind.name)):
+            obj = live.live(kind.name)[key]
+            if key in declared or (obj.uuid and obj.uuid.lower() in declared_uuids):
+                continue
+            reason = deletable(desired.policy, kind.name, key, owned=(kind.name, key) in ledger)
+            if reason is not None:
+                yield Change(Address(kind.name, key), Action.DELETE, (), reason=reason, misp_id=obj.id,
+                             live_fingerprint=fingerprint(obj.fields))
+
+
+def check_delete_budget(desired: Desired, deletes: list[Change], allow_deletes: int | None,
+                        diags: Diagnostics) -> None:
+    budget = desired.policy.max_deletes
+    if budget is None or len(deletes) <= budget:
+        return
+    if allow_deletes is not None and len(deletes) <= allow_deletes:
+        return
+    diags.error("too-many-deletes",
+                f"this plan deletes {len(deletes)} objects, more than policy.max_deletes ({budget})",
+                hint=f"review the deletes, then pass --allow-deletes {len(deletes)} to accept them")
+
+
+def check_references(desired: Desired, live: Live, kinds: Sequence[Kind], diags: Diagnostics) -> None:
+    """A reference must name an object declared in the manifests or existing in MISP."""
+    for kind in kinds:
+        for key, located in desired.entries.get(kind.name, {}).items():
+            for path, ref_kind_name, ref_key in references(kind, located.entry):
+                ref_kind = next((k for k in kinds if k.name == ref_kind_name), None)
+                if ref_kind is None or ref_kind.adapter is None:
+                    continue
+                normal = ref_kind.normalise_key(ref_key)
+                if normal in desired.entries.get(ref_kind_name, {}) or normal in live.live(ref_kind_name):
+                    continue
+                where = located.field_where.get(path.replace("[]", "")) or located.where
+                diags.error("unresolved-reference",
+                            f"{ref_kind_name} {ref_key!r} is neither declared in the manifests nor present "
+                            "in MISP",
+                            subject=where, path=f"{Address(kind.name, key)}.{path.replace('[]', '')}",
+                            hint=f"declare it under `{ref_kind_name}:` or fix the name")
+
+
+def references(kind: Kind, entry: Entry) -> Iterator[tuple[str, str, str]]:
+    """(field path, referenced kind, written key) for every reference an entry makes.
+
+    Paths use Kind.refs notation: "org" is a field; "organisations[].org" is the field `org` of each item
+    of the list `organisations`. Values that are not plain strings (e.g. {name, uuid}) are left to the
+    kind's adapter.
+    """
+    for path, ref_kind in kind.refs.items():
+        for value in values_at(entry, path.split("[].")):
+            if isinstance(value, str):
+                yield path, ref_kind, value
+            elif isinstance(value, list):
+                yield from ((path, ref_kind, v) for v in value if isinstance(v, str))
+
+
+def values_at(obj: Any, parts: list[str]) -> Iterator[Any]:
+    head, rest = parts[0], parts[1:]
+    value = getattr(obj, head, None) if not isinstance(obj, dict) else obj.get(head)
+    if value is None:
+        return
+    if not rest:
+        yield value
+        return
+    for item in value if isinstance(value, list) else []:
+        yield from values_at(item, rest)

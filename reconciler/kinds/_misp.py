@@ -1,0 +1,63 @@
+"""Small helpers every adapter uses to read MISP's JSON: MISP types the same field differently from one
+endpoint to another (ids as strings, booleans as true/1/"1", null vs "" for empty text)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from reconciler.backend.errors import MispError
+
+
+def as_bool(value: Any) -> bool:
+    """true/false, 1/0, "1"/"0", "true"/"false" all occur in MISP answers."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true")
+    return bool(value)
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def as_text(value: Any) -> str:
+    """null and "" mean the same to people: both become ""."""
+    return "" if value is None else str(value)
+
+
+def unwrap(row: Any, wrapper: str) -> dict[str, Any]:
+    """{"Organisation": {...}} → {...}; a row already unwrapped passes through."""
+    if isinstance(row, Mapping) and isinstance(row.get(wrapper), Mapping):
+        return dict(row[wrapper])
+    if isinstance(row, Mapping):
+        return dict(row)
+    raise MispError(f"MISP answered with an unexpected shape where a {wrapper} was expected")
+
+
+def rows(body: Any, wrapper: str) -> list[dict[str, Any]]:
+    """A list answer: a JSON array of wrapped objects (MISP also wraps some in {"response": [...]})."""
+    if isinstance(body, Mapping) and isinstance(body.get("response"), list):
+        body = body["response"]
+    if isinstance(body, Mapping) and isinstance(body.get(wrapper), list):
+        body = body[wrapper]
+    if body is None:
+        return []
+    if not isinstance(body, list):
+        raise MispError(f"MISP answered with an unexpected shape where a list of {wrapper} was expected")
+    return [dict(r) for r in body if isinstance(r, Mapping)]
+
+
+def sorted_set(values: Iterable[Any] | None) -> list[str]:
+    """A list whose order means nothing to MISP, compared as a set."""
+    return sorted({str(v) for v in values or ()})
+
+
+def stated(entry: Any, names: Iterable[str]) -> list[str]:
+    """The fields among `names` the manifest wrote (or defaults filled in)."""
+    written = entry.model_fields_set
+    return [name for name in names if name in written]
