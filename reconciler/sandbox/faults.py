@@ -10,9 +10,15 @@ import random
 import re
 from dataclasses import dataclass, field
 
+import httpx
 
-class DroppedConnection(Exception):
-    """Raised inside the app to drop the connection: no response is sent."""
+
+class DroppedConnection(httpx.RemoteProtocolError):
+    """Raised inside the app to drop the connection: no response is sent.
+
+    In-process (httpx.ASGITransport re-raises app exceptions) a client sees exactly what a dropped TCP
+    connection gives it: an httpx transport error.
+    """
 
 
 @dataclass(slots=True)
