@@ -1,0 +1,62 @@
+"""The ownership ledger: which live MISP object each manifest entry owns, and which of its fields we set.
+
+Deletion policy `prune: owned` only ever deletes what is in here; what we own of an object is its field set
+(structured-merge-diff's managed fields), so a field the manifest stops stating is released, not reset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from reconciler.state.redact import scrub
+from reconciler.state.schema import ledger, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedObject:
+    kind: str  # the manifest's kind name, e.g. "users"
+    key: str  # the normalised natural key, e.g. "alice@circl.lu"
+    misp_id: str
+    uuid: str | None
+    fields: frozenset[str]  # what we set last time, which is what we own
+    fingerprint: str  # hash of those values as applied (the engine's format; opaque here)
+    updated_at: datetime | None = None  # set by the store when written; callers pass None
+
+
+def _from_row(row: sa.RowMapping) -> OwnedObject:
+    return OwnedObject(kind=row["kind"], key=row["key"], misp_id=row["misp_id"], uuid=row["uuid"],
+                       fields=frozenset(row["fields"]), fingerprint=row["fingerprint"],
+                       updated_at=row["updated_at"])
+
+
+def load(conn: Connection, instance: str) -> dict[tuple[str, str], OwnedObject]:
+    rows = conn.execute(sa.select(ledger).where(ledger.c.instance == instance)
+                        .order_by(ledger.c.kind, ledger.c.key)).mappings()
+    return {(row["kind"], row["key"]): _from_row(row) for row in rows}
+
+
+def get(conn: Connection, instance: str, kind: str, key: str) -> OwnedObject | None:
+    row = conn.execute(sa.select(ledger).where(ledger.c.instance == instance, ledger.c.kind == kind,
+                                               ledger.c.key == scrub(key))).mappings().first()
+    return None if row is None else _from_row(row)
+
+
+def own(conn: Connection, instance: str, obj: OwnedObject) -> None:
+    """Insert or replace the row for (kind, key)."""
+    values = {"misp_id": scrub(obj.misp_id), "uuid": scrub(obj.uuid), "fields": sorted(obj.fields),
+              "fingerprint": scrub(obj.fingerprint), "updated_at": utcnow()}
+    key = scrub(obj.key)  # scrubbed the same way on every path, so lookups still match
+    where = (ledger.c.instance == instance, ledger.c.kind == obj.kind, ledger.c.key == key)
+    if conn.execute(ledger.update().where(*where).values(**values)).rowcount == 0:
+        conn.execute(ledger.insert().values(instance=instance, kind=obj.kind, key=key, **values))
+
+
+def disown(conn: Connection, instance: str, kind: str, key: str) -> bool:
+    """Forget an object; True if it was owned."""
+    deleted = conn.execute(ledger.delete().where(ledger.c.instance == instance, ledger.c.kind == kind,
+                                                 ledger.c.key == scrub(key)))
+    return deleted.rowcount > 0

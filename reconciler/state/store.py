@@ -1,0 +1,234 @@
+"""StateStore: the one object the engine and the CLI use. Each method is one committed transaction.
+
+Every write is durable when the method returns, so the engine may make its HTTP call right after
+`journal_sent`. Methods are synchronous and short; the engine's concurrent operations (one asyncio loop)
+interleave between calls, never inside one, and the engine's pool makes them safe from threads as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from reconciler.state import audit as audit_log
+from reconciler.state import journal, ledger, lineage, lock, migrate, runs, transfer
+from reconciler.state.audit import AuditRecord, VerifyResult
+from reconciler.state.db import create_engine
+from reconciler.state.errors import UnknownRevision
+from reconciler.state.journal import JournalEntry, Status
+from reconciler.state.ledger import OwnedObject
+from reconciler.state.lineage import Lineage
+from reconciler.state.lock import LockInfo
+from reconciler.state.runs import RunRecord
+
+APPEND_ATTEMPTS = 5  # concurrent appenders to one chain collide on its key at most this often in a row
+
+
+class StateStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._run_instances: dict[int, str] = {}  # run id → instance: saves a query per journal intent
+
+    @classmethod
+    def open(cls, url: str, *, upgrade: bool = True) -> StateStore:
+        """Open any SQLAlchemy URL; with `upgrade`, create or migrate the schema to the newest revision."""
+        store = cls(create_engine(url))
+        store.check_revision(allow_old=upgrade)
+        if upgrade and store.revision() != migrate.head_revision():
+            migrate.upgrade(store.engine)
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    # -- schema --------------------------------------------------------------------------------------
+
+    def revision(self) -> str | None:
+        return migrate.current_revision(self.engine)
+
+    def check_revision(self, *, allow_old: bool) -> None:
+        current, head = self.revision(), migrate.head_revision()
+        if current == head or (allow_old and current in migrate.known_revisions() | {None}):
+            return
+        if current not in migrate.known_revisions():
+            raise UnknownRevision(f"the state database {self.url} is at schema revision {current}, which this "
+                                  f"version of misp-reconciler does not know (newest: {head}): upgrade "
+                                  "misp-reconciler")
+        raise UnknownRevision(f"the state database {self.url} is at schema revision {current or 'none'}, "
+                              f"not {head}: run `misp-reconcile state migrate`")
+
+    def migrate(self) -> tuple[str | None, str | None]:
+        return migrate.upgrade(self.engine)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    # -- lineage -------------------------------------------------------------------------------------
+
+    def lineage(self, instance: str) -> Lineage | None:
+        with self._read() as conn:
+            return lineage.get(conn, instance)
+
+    def set_lineage(self, instance: str, misp_uuid: str) -> None:
+        with self._write() as conn:
+            lineage.set_uuid(conn, instance, misp_uuid)
+
+    def bump_serial(self, instance: str) -> int:
+        with self._write() as conn:
+            return lineage.bump_serial(conn, instance)
+
+    def instances(self) -> list[str]:
+        """Every instance this database holds anything for."""
+        with self._read() as conn:
+            return sorted(set(lineage.instances(conn)) | set(audit_log.instances(conn)))
+
+    # -- lock ----------------------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, instance: str, *, who: str, host: str, pid: int, wait: float = 0.0) -> Iterator[None]:
+        token = lock.acquire(self.engine, instance, who=who, host=host, pid=pid, wait=wait)
+        try:
+            yield
+        finally:
+            lock.release(self.engine, instance, token)
+
+    def lock_holder(self, instance: str) -> LockInfo | None:
+        return lock.holder(self.engine, instance)
+
+    def force_unlock(self, instance: str) -> LockInfo | None:
+        return lock.force_unlock(self.engine, instance)
+
+    # -- ledger --------------------------------------------------------------------------------------
+
+    def ledger(self, instance: str) -> dict[tuple[str, str], OwnedObject]:
+        with self._read() as conn:
+            return ledger.load(conn, instance)
+
+    def owned(self, instance: str, kind: str, key: str) -> OwnedObject | None:
+        """One ledger row, without loading the whole ledger."""
+        with self._read() as conn:
+            return ledger.get(conn, instance, kind, key)
+
+    def own(self, instance: str, obj: OwnedObject) -> None:
+        with self._write() as conn:
+            ledger.own(conn, instance, obj)
+
+    def disown(self, instance: str, kind: str, key: str) -> bool:
+        with self._write() as conn:
+            return ledger.disown(conn, instance, kind, key)
+
+    # -- runs ----------------------------------------------------------------------------------------
+
+    def start_run(self, instance: str, *, command: str, who: str, host: str, git_commit: str | None = None,
+                  manifest_hash: str | None = None, plan_hash: str | None = None) -> int:
+        with self._write() as conn:
+            run_id = runs.start(conn, instance, command=command, who=who, host=host, git_commit=git_commit,
+                                manifest_hash=manifest_hash, plan_hash=plan_hash)
+        self._run_instances[run_id] = instance
+        return run_id
+
+    def finish_run(self, run_id: int, *, outcome: str, counts: dict[str, int] | None = None) -> None:
+        with self._write() as conn:
+            runs.finish(conn, run_id, outcome, counts or {})
+
+    def runs(self, instance: str, *, limit: int | None = None) -> list[RunRecord]:
+        with self._read() as conn:
+            return runs.recent(conn, instance, limit)
+
+    def run(self, run_id: int) -> RunRecord:
+        with self._read() as conn:
+            return runs.get(conn, run_id)
+
+    def _instance_of(self, conn: Connection, run_id: int) -> str:
+        if run_id not in self._run_instances:
+            self._run_instances[run_id] = runs.instance_of(conn, run_id)
+        return self._run_instances[run_id]
+
+    # -- journal -------------------------------------------------------------------------------------
+
+    def journal_intent(self, run_id: int, kind: str, key: str, action: str,
+                       detail: dict[str, Any] | None = None) -> JournalEntry:
+        with self._write() as conn:
+            return journal.intent(conn, run_id, self._instance_of(conn, run_id), kind=kind, key=key,
+                                  action=action, detail=detail or {})
+
+    def journal_sent(self, op: JournalEntry, request_id: str | None = None) -> JournalEntry:
+        with self._write() as conn:
+            return journal.move(conn, op, Status.SENT, request_id=request_id or None)
+
+    def journal_confirmed(self, op: JournalEntry, *, misp_id: str | None = None,
+                          uuid: str | None = None) -> JournalEntry:
+        with self._write() as conn:
+            return journal.move(conn, op, Status.CONFIRMED, misp_id=misp_id, uuid=uuid)
+
+    def journal_failed(self, op: JournalEntry, error: str) -> JournalEntry:
+        with self._write() as conn:
+            return journal.move(conn, op, Status.FAILED, error=error)
+
+    def resolve_operation(self, op: JournalEntry, outcome: str) -> JournalEntry:
+        with self._write() as conn:
+            return journal.move(conn, op, Status.RESOLVED, error=outcome)
+
+    def unfinished_operations(self, instance: str) -> list[JournalEntry]:
+        with self._read() as conn:
+            return journal.unfinished(conn, instance)
+
+    def journal(self, run_id: int) -> list[JournalEntry]:
+        with self._read() as conn:
+            return journal.of_run(conn, run_id)
+
+    # -- audit ---------------------------------------------------------------------------------------
+
+    def audit_append(self, instance: str, run_id: int | None, record: dict[str, Any]) -> AuditRecord:
+        for attempt in range(APPEND_ATTEMPTS):
+            try:
+                with self._write() as conn:
+                    return audit_log.append(conn, instance, run_id, record)
+            except IntegrityError:  # another process appended the same seq first: read the head again
+                if attempt == APPEND_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def audit(self, instance: str, *, run_id: int | None = None, limit: int | None = None) -> list[AuditRecord]:
+        with self._read() as conn:
+            return audit_log.records(conn, instance, run_id=run_id, limit=limit)
+
+    def audit_verify(self, instance: str) -> VerifyResult:
+        with self._read() as conn:
+            return audit_log.verify(conn, instance)
+
+    def audit_export_jsonl(self, instance: str, stream: IO[str]) -> int:
+        with self._read() as conn:
+            return audit_log.export_jsonl(conn, instance, stream)
+
+    # -- whole-state transfer ------------------------------------------------------------------------
+
+    def export_all(self, stream: IO[str]) -> dict[str, int]:
+        with self._read() as conn:
+            return transfer.export_all(conn, stream, migrate.head_revision())
+
+    def import_all(self, stream: IO[str]) -> dict[str, int]:
+        """Load an export into this (empty) store, all or nothing."""
+        with self._write() as conn:
+            return transfer.import_all(conn, stream, migrate.head_revision())
