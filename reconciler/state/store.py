@@ -42,6 +42,11 @@ class StateStore:
             migrate.upgrade(store.engine)
         return store
 
+    @classmethod
+    def connect(cls, url: str) -> StateStore:
+        """Open without checking or migrating the schema: for `state migrate`, which reports both ends."""
+        return cls(create_engine(url))
+
     def close(self) -> None:
         self.engine.dispose()
 
