@@ -11,6 +11,7 @@ from reconciler import __version__
 # One line per command module; each exposes `commands: list[click.Command]`.
 COMMAND_MODULES = (
     "reconciler.cli.sandbox",
+    "reconciler.cli.state",
 )
 
 
