@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -22,6 +23,7 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache  # the migrations shipped with the package cannot change while it runs
 def head_revision() -> str:
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None, "the package ships at least one migration"
@@ -43,5 +45,6 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     return before, after
 
 
-def known_revisions() -> set[str | None]:
-    return {script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions()}
+@functools.cache
+def known_revisions() -> frozenset[str | None]:
+    return frozenset(script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions())

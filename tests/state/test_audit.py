@@ -152,3 +152,21 @@ def test_secrets_are_scrubbed_before_hashing(store: StateStore) -> None:
     assert store.audit_verify("prod").ok
     with store.engine.connect() as conn:
         assert canary not in repr(conn.execute(sa.text("SELECT * FROM audit")).all())
+
+
+def test_appenders_in_several_threads_keep_one_unbroken_chain(store: StateStore) -> None:
+    """Separate connections racing for the same next seq: each append lands once, in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def append_many(worker: int) -> None:
+        for n in range(10):
+            store.audit_append("prod", None, {"worker": worker, "n": n})
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(append_many, range(4)))
+
+    records = store.audit("prod")
+    assert [r.seq for r in records] == list(range(1, 41))
+    assert sorted((r.record["worker"], r.record["n"]) for r in records) == [(w, n) for w in range(4)
+                                                                            for n in range(10)]
+    assert store.audit_verify("prod").ok
