@@ -16,7 +16,8 @@ from tests.state.conftest import sqlite_url
 
 
 def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    # Wide enough that tables never wrap an address, whatever the COLUMNS of the terminal running pytest.
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, env={"COLUMNS": "200"})
 
 
 @pytest.fixture
