@@ -8,6 +8,8 @@ killed process: the journal is only worth keeping if it is on disk before the HT
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 BUSY_TIMEOUT_S = 30  # how long a SQLite writer waits for another process's transaction to end
+WAL_ATTEMPTS = 40  # ~40 s of retries in all, beyond the busy timeout of the process creating the file
 PG_MIGRATION_LOCK = 0x6D69737073746174  # advisory lock key ("mispstat"): one migrating process at a time
 
 
@@ -44,10 +47,24 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Hand transaction control to SQLAlchemy (pysqlite's own BEGIN handling defers it past DDL).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _enable_wal(cursor)
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _enable_wal(cursor: sqlite3.Cursor) -> None:
+    """WAL is a property of the file, set once. Switching needs the file to itself and does not wait on the
+    busy timeout, so a process opening a new file while another creates it retries (a test races two)."""
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _sqlite_on_begin(connection: Connection) -> None:

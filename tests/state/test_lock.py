@@ -109,9 +109,9 @@ def test_two_processes_take_the_lock_at_once(store: StateStore) -> None:
     assert store.lock_holder("prod") is None
 
 
-def test_two_processes_racing_for_a_fresh_database_both_see_one_schema(tmp_path: Path) -> None:
-    """Both processes migrate the same new SQLite file at once; one gets the lock, the other is refused."""
-    url = f"sqlite:///{tmp_path / 'race' / 'state.db'}"
+def test_two_processes_racing_for_a_fresh_database_both_see_one_schema(state_url: str) -> None:
+    """Both processes create the schema of the same empty database at once; then one gets the lock."""
+    url = state_url
     procs = [hold(url, f"p{n}") for n in range(2)]
     lines = sorted(p.stdout.readline().strip() if p.stdout else "" for p in procs)
     for proc in procs:
