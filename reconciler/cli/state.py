@@ -22,9 +22,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.cli.exits import EXIT_ERROR
-from reconciler.state import OwnedObject, StateError, StateStore
+from reconciler.state import AuditRecord, OwnedObject, StateError, StateStore
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -46,6 +47,11 @@ def _console(err: bool = False) -> Console:
 class Target:
     url: str
     instance: str
+
+    @property
+    def shown(self) -> str:
+        """The URL as it may be printed: never its password."""
+        return make_url(self.url).render_as_string(hide_password=True)
 
 
 def state_options(func: Callable[P, R]) -> Callable[P, R]:
@@ -97,6 +103,8 @@ def opened(target: Target, *, upgrade: bool = True, connect_only: bool = False,
         yield store
     except StateError as exc:
         fail(str(exc))
+    except SQLAlchemyError as exc:  # the database went away or refused a statement after opening
+        fail(f"the state database {target.shown} failed: {getattr(exc, 'orig', None) or exc}")
     finally:
         if store is not None:
             store.close()
@@ -189,11 +197,13 @@ def show_summary(store: StateStore, target: Target, fmt: str) -> None:
     for kind, _key in ledger:
         per_kind[kind] = per_kind.get(kind, 0) + 1
     unfinished = store.unfinished_operations(target.instance)
-    summary = {
+    instances = store.instances()
+    summary: dict[str, Any] = {
         "url": store.url, "instance": target.instance, "revision": store.revision(),
         "misp_uuid": lineage.misp_uuid if lineage else None, "serial": lineage.serial if lineage else 0,
         "lock": holder.describe() if holder else None, "owned": per_kind,
         "unfinished_operations": [op.as_json() for op in unfinished],
+        "instances": instances,  # every instance this database holds state for
     }
     if fmt == "json":
         emit_json(summary)
@@ -206,6 +216,7 @@ def show_summary(store: StateStore, target: Target, fmt: str) -> None:
     out.print(f"[bold]{'owned':>22}[/] {escape(owned)}")
     out.print(f"[bold]{'unfinished operations':>22}[/] {len(unfinished)}"
               + (" (the next apply re-reads these objects)" if unfinished else ""))
+    out.print(f"[bold]{'instances here':>22}[/] {escape(', '.join(instances) or '-')}")
 
 
 @state.command("unlock")
@@ -406,12 +417,25 @@ def runs_show(target: Target, run_id: int, fmt: str) -> None:
     for name, value in run.as_json().items():
         out.print(f"[bold]{name:>14}[/] {escape(str(value if value is not None else '-'))}")
     table = Table(title=f"Operations of run {run_id}")
-    for column in ("object", "action", "status", "MISP id", "request id", "error"):
+    for column in ("object", "action", "status", "MISP id", "X-Request-Id", "error"):
         table.add_column(column)
+    request_ids = requests_by_object(records)
     for op in operations:
+        ids = [op.request_id] if op.request_id else request_ids.get((op.kind, op.key), [])
         table.add_row(escape(f"{op.kind}[{json.dumps(op.key, ensure_ascii=False)}]"), op.action, op.status.value,
-                      op.misp_id or "", op.request_id or "", escape(op.error or ""))
+                      op.misp_id or "", escape(" ".join(ids)), escape(op.error or ""))
     out.print(table)
+
+
+def requests_by_object(records: list[AuditRecord]) -> dict[tuple[str, str], list[str]]:
+    """X-Request-Ids the audit recorded per object: MISP writes the same id into its own logs."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for record in records:
+        body = record.record
+        ids = body.get("request_ids") or []
+        if "kind" in body and "key" in body and isinstance(ids, list):
+            found.setdefault((str(body["kind"]), str(body["key"])), []).extend(str(i) for i in ids)
+    return found
 
 
 commands = [state, audit, runs]

@@ -15,6 +15,7 @@ from reconciler.state.errors import (
     InvalidTransition,
     StateError,
     StateNotEmpty,
+    StateUnavailable,
     UnknownRevision,
     UnknownRun,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "StateError",
     "StateNotEmpty",
     "StateStore",
+    "StateUnavailable",
     "UnknownRevision",
     "UnknownRun",
     "VerifyResult",

@@ -7,6 +7,7 @@
   + StateNotEmpty       import refused: the target already holds state
   + UnknownRevision     the database was migrated by a newer misp-reconciler
   + BadExport           an export file this version cannot read
+  + StateUnavailable    the database cannot be reached or opened
 """
 
 from __future__ import annotations
@@ -35,4 +36,8 @@ class UnknownRevision(StateError):
 
 
 class BadExport(StateError):
+    pass
+
+
+class StateUnavailable(StateError):
     pass

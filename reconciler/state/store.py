@@ -12,13 +12,13 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from reconciler.state import audit as audit_log
 from reconciler.state import journal, ledger, lineage, lock, migrate, runs, transfer
 from reconciler.state.audit import AuditRecord, VerifyResult
 from reconciler.state.db import create_engine
-from reconciler.state.errors import UnknownRevision
+from reconciler.state.errors import StateUnavailable, UnknownRevision
 from reconciler.state.journal import JournalEntry, Status
 from reconciler.state.ledger import OwnedObject
 from reconciler.state.lineage import Lineage
@@ -37,9 +37,13 @@ class StateStore:
     def open(cls, url: str, *, upgrade: bool = True) -> StateStore:
         """Open any SQLAlchemy URL; with `upgrade`, create or migrate the schema to the newest revision."""
         store = cls(create_engine(url))
-        store.check_revision(allow_old=upgrade)
-        if upgrade and store.revision() != migrate.head_revision():
-            migrate.upgrade(store.engine)
+        try:
+            store.check_revision(allow_old=upgrade)
+            if upgrade and store.revision() != migrate.head_revision():
+                migrate.upgrade(store.engine)
+        except OperationalError as exc:  # unreachable server, bad credentials, unwritable file
+            store.close()
+            raise StateUnavailable(f"cannot open the state database {store.url}: {exc.orig}") from exc
         return store
 
     @classmethod

@@ -51,8 +51,8 @@ def test_state_list_and_show(filled: str) -> None:
     assert 'users["alice@x.org"]' in text.output and "email, role" in text.output
     assert json.loads(one.output)["uuid"] == "u-12"
     data = json.loads(summary.output)
-    assert (data["misp_uuid"], data["owned"], data["lock"], data["revision"]) == (
-        "misp-uuid-1", {"users": 1}, None, migrate.head_revision())
+    assert (data["misp_uuid"], data["owned"], data["lock"], data["revision"], data["instances"]) == (
+        "misp-uuid-1", {"users": 1}, None, migrate.head_revision(), ["prod"])
 
 
 def test_state_show_refuses_a_bad_or_unknown_address(filled: str) -> None:
@@ -118,6 +118,32 @@ def test_runs_list_and_show(filled: str) -> None:
         ("alice@x.org", "confirmed", "req-abc")]
     assert len(data["audit"]) == 1
     assert missing.exit_code == 1 and "no run 999" in missing.stderr
+
+
+def test_runs_show_takes_request_ids_from_the_audit_when_the_journal_has_none(state_url: str) -> None:
+    """The engine journals `sent` before it knows MISP's request id; the audit record carries them."""
+    store = StateStore.open(state_url)
+    run_id = store.start_run("prod", command="apply", who="a", host="h")
+    op = store.journal_intent(run_id, "roles", "Analyst", "update", {})
+    store.journal_sent(op, "")
+    store.journal_confirmed(op, misp_id="5")
+    store.audit_append("prod", run_id, {"kind": "roles", "key": "Analyst", "request_ids": ["rq-1", "rq-2"]})
+    store.close()
+
+    shown = invoke("runs", "show", str(run_id), "--state-url", state_url)
+
+    assert shown.exit_code == 0
+    assert "rq-1 rq-2" in shown.output
+
+
+def test_an_unreachable_database_is_a_message_not_a_traceback() -> None:
+    url = "postgresql+psycopg://someone:hunter2-secret@127.0.0.1:1/nothing"
+
+    result = invoke("state", "show", "--state-url", url)
+
+    assert result.exit_code == 1
+    assert "cannot open the state database postgresql+psycopg://someone:***@127.0.0.1:1/nothing" in result.stderr
+    assert "hunter2" not in result.stderr + result.output
 
 
 def test_export_import_and_migrate_to_move_a_state(filled: str, tmp_path: Path) -> None:
