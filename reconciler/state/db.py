@@ -1,8 +1,8 @@
 """Engines for the state database: SQLite (the default, one file per instance) or PostgreSQL (shared).
 
-SQLite is put in WAL mode (readers never block the writer) and every transaction starts with
+SQLite is put in WAL mode (readers never block the writer) and every writing transaction starts with
 BEGIN IMMEDIATE, so two processes writing the same file queue on the busy timeout instead of failing
-half-way with "database is locked". `synchronous=FULL` makes each commit survive a power cut, not only a
+half-way with "database is locked"; reads (`reading()`) use a plain BEGIN and take no write lock. `synchronous=FULL` makes each commit survive a power cut, not only a
 killed process: the journal is only worth keeping if it is on disk before the HTTP call it describes.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 BUSY_TIMEOUT_S = 30  # how long a SQLite writer waits for another process's transaction to end
+READ_ONLY = "reconciler_read_only"  # execution option marking a connection that never writes
 WAL_ATTEMPTS = 40  # ~40 s of retries in all, beyond the busy timeout of the process creating the file
 PG_MIGRATION_LOCK = 0x6D69737073746174  # advisory lock key ("mispstat"): one migrating process at a time
 
@@ -68,7 +71,17 @@ def _enable_wal(cursor: sqlite3.Cursor) -> None:
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A reader takes a snapshot and blocks no one (WAL); a writer queues for the write lock up front, so
+    # a long `audit verify` never stalls an apply's journal writes.
+    reader = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only: on SQLite its transaction never takes the write lock."""
+    with engine.connect() as connection:
+        yield connection.execution_options(**{READ_ONLY: True})
 
 
 def serialise_migrations(connection: Connection) -> None:

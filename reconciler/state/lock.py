@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from reconciler.state.db import reading
 from reconciler.state.errors import StateError
 from reconciler.state.redact import scrub
 from reconciler.state.schema import locks, utcnow
@@ -66,7 +67,7 @@ class LockHeld(StateError):
 
 
 def holder(engine: Engine, instance: str) -> LockInfo | None:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(sa.select(locks).where(locks.c.instance == instance)).mappings().first()
     if row is None:
         return None

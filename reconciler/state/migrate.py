@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
-from reconciler.state.db import serialise_migrations
+from reconciler.state.db import reading, serialise_migrations
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -31,7 +31,7 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from reconciler.state import audit as audit_log
 from reconciler.state import journal, ledger, lineage, lock, migrate, runs, transfer
 from reconciler.state.audit import AuditRecord, VerifyResult
-from reconciler.state.db import create_engine
+from reconciler.state.db import create_engine, reading
 from reconciler.state.errors import StateUnavailable, UnknownRevision
 from reconciler.state.journal import JournalEntry, Status
 from reconciler.state.ledger import OwnedObject
@@ -90,7 +90,7 @@ class StateStore:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             yield conn
 
     # -- lineage -------------------------------------------------------------------------------------
