@@ -1,8 +1,8 @@
-"""StateStore: the one object the engine and the CLI use. Each method is one committed transaction.
+"""StateStore: the one object the engine and the CLI use. Each write method is one committed transaction.
 
 Every write is durable when the method returns, so the engine may make its HTTP call right after
 `journal_sent`. Methods are synchronous and short; the engine's concurrent operations (one asyncio loop)
-interleave between calls, never inside one, and the engine's pool makes them safe from threads as well.
+interleave between calls, never inside one. SQLAlchemy's connection pool makes them safe from threads too.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ APPEND_ATTEMPTS = 5  # concurrent appenders to one chain collide on its key at m
 
 
 class StateStore:
+    """The state of one database, which may hold several instances (each call names its instance)."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._run_instances: dict[int, str] = {}  # run id → instance: saves a query per journal intent
