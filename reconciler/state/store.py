@@ -18,7 +18,7 @@ from reconciler.state import audit as audit_log
 from reconciler.state import journal, ledger, lineage, lock, migrate, runs, transfer
 from reconciler.state.audit import AuditRecord, VerifyResult
 from reconciler.state.db import create_engine, reading
-from reconciler.state.errors import StateUnavailable, UnknownRevision
+from reconciler.state.errors import BadExport, StateUnavailable, UnknownRevision
 from reconciler.state.journal import JournalEntry, Status
 from reconciler.state.ledger import OwnedObject
 from reconciler.state.lineage import Lineage
@@ -241,5 +241,9 @@ class StateStore:
 
     def import_all(self, stream: IO[str]) -> dict[str, int]:
         """Load an export into this (empty) store, all or nothing."""
-        with self._write() as conn:
-            return transfer.import_all(conn, stream, migrate.head_revision())
+        try:
+            with self._write() as conn:
+                return transfer.import_all(conn, stream, migrate.head_revision())
+        except IntegrityError as exc:  # rolled back: the database is as empty as before
+            raise BadExport(f"the export contradicts itself (a row twice, or a journal entry of a run it does "
+                            f"not hold): {exc.orig}") from exc

@@ -116,3 +116,18 @@ def test_a_bad_export_is_refused_and_nothing_is_imported(tmp_path: Path, text: s
         assert target.instances() == []
     finally:
         target.close()
+
+
+def test_an_export_with_a_duplicated_row_imports_nothing(store: StateStore, tmp_path: Path) -> None:
+    source = StateStore.open(sqlite_url(tmp_path, "source"))
+    populate(source)
+    dump = io.StringIO()
+    source.export_all(dump)
+    source.close()
+    lines = dump.getvalue().splitlines()
+    ledger_line = next(line for line in lines if '"table": "ledger"' in line)
+
+    with pytest.raises(BadExport, match="contradicts itself"):
+        store.import_all(io.StringIO("\n".join([*lines, ledger_line]) + "\n"))
+
+    assert store.instances() == [] and store.ledger("prod") == {} and store.runs("prod") == []
