@@ -325,18 +325,30 @@ def audit_show(target: Target, run_id: int | None, limit: int, fmt: str) -> None
     _console().print(table)
 
 
+def parse_pins(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[int, str]:
+    pins: dict[int, str] = {}
+    for value in values:
+        seq, _, digest = value.partition(":")
+        if not (seq.isdigit() and re.fullmatch(r"[0-9a-f]{64}", digest)):
+            raise click.BadParameter(f"{value!r} is not SEQ:SHA256 (e.g. 42:9f86d0…, as `audit verify` prints)")
+        pins[int(seq)] = digest
+    return pins
+
+
 @audit.command("verify")
 @state_options
+@click.option("--pin", "pins", multiple=True, callback=parse_pins, metavar="SEQ:HASH",
+              help="A head printed by an earlier verify and kept elsewhere: catches a rewritten chain.")
 @format_option
-def audit_verify(target: Target, fmt: str) -> None:
+def audit_verify(target: Target, pins: dict[int, str], fmt: str) -> None:
     """Check the hash chain; exits 1 if any record was edited, inserted or deleted."""
     with opened(target) as store:
-        result = store.audit_verify(target.instance)
+        result = store.audit_verify(target.instance, pins=pins)
     if fmt == "json":
         emit_json({"ok": result.ok, "records": result.count, "head": result.head, "problems": result.problems})
     elif result.ok:
         _console().print(f"[green]Audit chain of {target.instance!r} verified:[/] {result.count} records, "
-                         f"head {result.head}")
+                         f"head {result.count}:{result.head}")
     else:
         out = _console(err=True)
         out.print(f"[red]Audit chain of {target.instance!r} is broken[/] ({result.count} records):")

@@ -4,14 +4,14 @@ Each record's hash is sha256(canonical JSON of {instance, seq, run_id, at, recor
 the first record chaining from GENESIS. `audit_head` holds the last seq and hash, written in the same
 transaction, so deleting the newest records is caught as well as editing, inserting or deleting older ones.
 What this does not guarantee: someone able to write the database can recompute the whole chain and the
-head. Keep a copy of `audit verify`'s head hash elsewhere (a CI log) to pin the past against that.
+head. Keep `audit verify`'s head (seq and hash) elsewhere, e.g. a CI log, and pass it back as a pin.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -44,8 +44,8 @@ class AuditRecord:
 class VerifyResult:
     ok: bool
     problems: list[str] = field(default_factory=list)
-    count: int = 0  # records checked
-    head: str = GENESIS  # the last hash: worth keeping outside the database
+    count: int = 0  # records checked; also the head's seq
+    head: str = GENESIS  # the last hash: worth keeping outside the database, to pin with later
 
 
 def canonical(value: Any) -> str:
@@ -97,12 +97,17 @@ def _rows(conn: Connection, instance: str) -> Iterator[sa.RowMapping]:
     yield from conn.execution_options(yield_per=1000).execute(query).mappings()
 
 
-def verify(conn: Connection, instance: str) -> VerifyResult:
+def verify(conn: Connection, instance: str, pins: Mapping[int, str] | None = None) -> VerifyResult:
+    """Walk the chain. `pins` maps seq → hash recorded elsewhere earlier (a CI log): it catches a chain
+    rewritten from some record on, hashes and head included, which the chain alone cannot."""
     problems: list[str] = []
     expected_seq, prev, count = 1, GENESIS, 0
+    pending = dict(pins or {})
     for row in _rows(conn, instance):
         count += 1
         seq = row["seq"]
+        if seq in pending and pending.pop(seq) != row["hash"]:
+            problems.append(f"record {seq}: its hash differs from the one pinned (the chain was rewritten?)")
         if seq != expected_seq:
             problems.append(f"record {seq}: expected record {expected_seq} here; "
                             f"records {expected_seq}..{seq - 1} are missing (deleted?)" if seq > expected_seq
@@ -118,6 +123,7 @@ def verify(conn: Connection, instance: str) -> VerifyResult:
         if recomputed != row["hash"]:
             problems.append(f"record {seq}: its content does not match its hash (edited?)")
         expected_seq, prev = seq + 1, row["hash"]
+    problems += [f"record {seq}: pinned but not in the chain (deleted?)" for seq in sorted(pending)]
     problems += _check_head(conn, instance, expected_seq - 1, prev)
     return VerifyResult(ok=not problems, problems=problems, count=count, head=prev)
 

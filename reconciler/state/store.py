@@ -7,7 +7,7 @@ interleave between calls, never inside one. SQLAlchemy's connection pool makes t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -225,9 +225,9 @@ class StateStore:
         with self._read() as conn:
             return audit_log.records(conn, instance, run_id=run_id, limit=limit)
 
-    def audit_verify(self, instance: str) -> VerifyResult:
+    def audit_verify(self, instance: str, *, pins: Mapping[int, str] | None = None) -> VerifyResult:
         with self._read() as conn:
-            return audit_log.verify(conn, instance)
+            return audit_log.verify(conn, instance, pins)
 
     def audit_export_jsonl(self, instance: str, stream: IO[str]) -> int:
         with self._read() as conn:

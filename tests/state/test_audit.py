@@ -170,3 +170,28 @@ def test_appenders_in_several_threads_keep_one_unbroken_chain(store: StateStore)
     assert sorted((r.record["worker"], r.record["n"]) for r in records) == [(w, n) for w in range(4)
                                                                             for n in range(10)]
     assert store.audit_verify("prod").ok
+
+
+def test_a_rewritten_chain_passes_alone_but_not_against_a_pin(store: StateStore) -> None:
+    """Someone with write access recomputes every hash and the head: only a pin kept elsewhere tells."""
+    fill(store, 3)
+    pinned = store.audit_verify("prod")
+    records = store.audit("prod")
+    prev = records[0].hash
+    with store.engine.begin() as conn:
+        for record in records[1:]:
+            body = json.dumps({**record.record, "action": "delete"})
+            digest = chain_hash(instance="prod", seq=record.seq, run_id=record.run_id, at=record.at, body=body,
+                                prev_hash=prev)
+            conn.execute(sa.text("UPDATE audit SET body = :body, prev_hash = :prev, hash = :hash "
+                                 "WHERE instance = 'prod' AND seq = :seq"),
+                         {"body": body, "prev": prev, "hash": digest, "seq": record.seq})
+            prev = digest
+        conn.execute(sa.text("UPDATE audit_head SET hash = :hash WHERE instance = 'prod'"), {"hash": prev})
+
+    assert store.audit_verify("prod").ok
+    assert store.audit_verify("prod", pins={pinned.count: pinned.head}).problems == [
+        "record 3: its hash differs from the one pinned (the chain was rewritten?)"]
+    assert store.audit_verify("prod", pins={1: records[0].hash}).ok
+    assert store.audit_verify("prod", pins={9: records[0].hash}).problems == [
+        "record 9: pinned but not in the chain (deleted?)"]

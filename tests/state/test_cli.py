@@ -85,7 +85,7 @@ def test_audit_verify_passes_then_fails_after_tampering(filled: str) -> None:
     broken = invoke("audit", "verify", "--state-url", filled, "--instance", "prod")
     as_json = invoke("audit", "verify", "--state-url", filled, "--instance", "prod", "--format", "json")
 
-    assert ok.exit_code == 0 and "verified: 1 records" in ok.output
+    assert ok.exit_code == 0 and "verified: 1 records, head 1:" in ok.output
     assert broken.exit_code == 1 and "record 1: its content does not match its hash" in broken.stderr
     assert as_json.exit_code == 1 and json.loads(as_json.output)["ok"] is False
 
@@ -186,3 +186,15 @@ def test_default_state_file_comes_from_instance_and_state_dir(tmp_path: Path,
     assert missing.exit_code == 1 and "no state at state/sandbox.db" in missing.stderr
     assert created.exit_code == 0 and (tmp_path / "state" / "lab.db").exists()
     assert (listed.exit_code, json.loads(listed.output)) == (0, [])
+
+
+def test_audit_verify_checks_pins(filled: str) -> None:
+    head = json.loads(invoke("audit", "verify", "--state-url", filled, "--instance", "prod", "--format",
+                             "json").output)
+    good = invoke("audit", "verify", "--state-url", filled, "--instance", "prod", "--pin", f"1:{head['head']}")
+    bad = invoke("audit", "verify", "--state-url", filled, "--instance", "prod", "--pin", f"1:{'0' * 64}")
+    malformed = invoke("audit", "verify", "--state-url", filled, "--instance", "prod", "--pin", "1:abc")
+
+    assert good.exit_code == 0
+    assert bad.exit_code == 1 and "differs from the one pinned" in bad.stderr
+    assert malformed.exit_code == 2 and "is not SEQ:SHA256" in malformed.stderr
