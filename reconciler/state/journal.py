@@ -54,7 +54,7 @@ class JournalEntry:
     request_id: str | None = None
     misp_id: str | None = None
     uuid: str | None = None
-    error: str | None = None
+    error: str | None = None  # MISP's refusal (failed), or how a later run closed it (resolved)
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
