@@ -62,8 +62,9 @@ class LockHeld(StateError):
         super().__init__(
             f"The state of {holder.instance!r} is locked by {holder.describe()}. "
             f"Another apply may be running: wait for it to finish. {hint}"
-            "If you are sure it is not running, `misp-reconcile state unlock --force` releases the lock; "
-            "doing so while the other run is alive lets two applies write to MISP and the state at once.")
+            f"If you are sure it is not running, `misp-reconcile state unlock --force --instance "
+            f"{holder.instance}` (with the same --state-url, if you use one) releases the lock; doing so "
+            "while the other run is alive lets two applies write to MISP and the state at once.")
 
 
 def holder(engine: Engine, instance: str) -> LockInfo | None:
