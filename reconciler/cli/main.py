@@ -11,6 +11,8 @@ from reconciler import __version__
 # One line per command module; each exposes `commands: list[click.Command]`.
 COMMAND_MODULES = (
     "reconciler.cli.sandbox",
+    "reconciler.cli.validate",
+    "reconciler.cli.plan",
     "reconciler.cli.state",
 )
 

@@ -11,7 +11,7 @@ values for the fields the manifest states, nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -71,7 +71,7 @@ class Names(Protocol):
 class Adapter(Protocol):
     """The endpoints of one kind and its MISP quirks. Everything MISP-specific stays behind this."""
 
-    async def fetch(self, client: MispClient, declared: Mapping[str, Entry]) -> list[Mapping[str, Any]]:
+    async def fetch(self, client: MispClient, declared: Mapping[str, Entry]) -> Sequence[Mapping[str, Any]]:
         """Read every object of the kind in ONE list request. `declared` (natural key → entry) is for the
         few kinds where MISP has no list of what we need (a taxonomy's tag selection): they may read
         one object per declared entry, and say so in their docstring."""
@@ -107,6 +107,10 @@ class Kind:
     singleton_map: bool = False  # `settings:` is a mapping name → value, not a list of entries
     # How a reference written in a manifest becomes this kind's natural key (e-mails compare casefolded).
     normalise_key: Callable[[str], str] = str
+    # The raw fields that make the natural key, joined with "/" (overlays merge by it before validation).
+    key_fields: tuple[str, ...] = ("name",)
+    # Entries may be written as a bare scalar, which fills this field (`allowedlist: [/regex/]`).
+    scalar_field: str | None = None
 
     def key_of(self, entry: Entry) -> str:
         return self.key(entry)

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 MODULE_NAMES = (
     "identity",  # host org, default roles, site admin and its key (the fresh-install rows)
     "instance",  # getVersion, diagnostics
+    "organisations",
+    "roles",
+    "users",
 )
 
 

@@ -1,0 +1,208 @@
+"""The one place that strings load → read → diff → apply together. The CLI calls these; so can scripts."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reconciler.backend.client import MispClient
+from reconciler.diags import Diagnostics
+from reconciler.engine.apply import Applier, ApplyResult, Hook, record_request
+from reconciler.engine.diff import diff
+from reconciler.engine.live import Live
+from reconciler.engine.read import kinds_in_scope, read_live
+from reconciler.engine.targets import open_client
+from reconciler.model.secrets import SecretRef
+from reconciler.plans.plan import Plan
+from reconciler.plans.planfile import SavedPlan
+
+if TYPE_CHECKING:
+    from reconciler.manifest.desired import Desired
+    from reconciler.state import StateStore
+
+
+class Refusal(Exception):
+    """The engine will not go on (stale plan, lineage mismatch, lock held…). The message says why."""
+
+
+@dataclass(slots=True)
+class Options:
+    state_dir: Path = Path("state")
+    state_url: str | None = None
+    kinds: tuple[str, ...] = ()  # --kind: restrict to these kinds (and what they reference)
+    parallelism: int = 8
+    allow_deletes: int | None = None
+    insecure_http: bool = False
+    allow_insecure_secret_files: bool = False
+
+
+@dataclass(slots=True)
+class Planned:
+    plan: Plan
+    diagnostics: Diagnostics
+    live: Live
+
+
+@dataclass(slots=True)
+class Applied:
+    planned: Planned
+    result: ApplyResult | None = None  # None: nothing to do, or not confirmed
+    run_id: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def instance_name(desired: Desired) -> str:
+    return desired.instance.name if desired.instance is not None and desired.instance.name else "sandbox"
+
+
+def open_state(desired: Desired, options: Options) -> StateStore:
+    from reconciler.state import StateStore
+
+    url = options.state_url
+    if url is None:
+        options.state_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{options.state_dir / (instance_name(desired) + '.db')}"
+    return StateStore.open(url)
+
+
+def secret_resolver(desired: Desired, options: Options) -> Callable[..., str]:
+    from reconciler.secrets import resolve
+
+    def resolve_ref(ref: SecretRef) -> str:
+        return resolve(ref, base_dir=desired.base_dir, allow_insecure_files=options.allow_insecure_secret_files)
+
+    return resolve_ref
+
+
+def client_for(desired: Desired, options: Options) -> MispClient:
+    return open_client(desired.instance, state_dir=options.state_dir, base_dir=desired.base_dir,
+                       resolve_secret=secret_resolver(desired, options), concurrency=options.parallelism,
+                       on_request=record_request, insecure_http=options.insecure_http)
+
+
+def scope(desired: Desired, options: Options) -> list[str]:
+    if options.kinds:
+        return list(options.kinds)
+    return [name for name, entries in desired.entries.items() if entries]
+
+
+async def make_plan(desired: Desired, client: MispClient, state: StateStore, options: Options) -> Planned:
+    kinds = kinds_in_scope(scope(desired, options))
+    live = await read_live(client, kinds, desired)
+    name = instance_name(desired)
+    check_lineage(state, name, live)
+    ledger = state.ledger(name)
+    result = diff(desired, live, ledger, kinds, instance=name, allow_deletes=options.allow_deletes)
+    result.plan.created_at = datetime.now(UTC).isoformat(timespec="seconds")
+    return Planned(result.plan, result.diagnostics, live)
+
+
+def check_lineage(state: StateStore, name: str, live: Live) -> None:
+    lineage = state.lineage(name)
+    if lineage is not None and live.misp_uuid and lineage.misp_uuid and lineage.misp_uuid != live.misp_uuid:
+        raise Refusal(f"the state for {name!r} belongs to MISP instance {lineage.misp_uuid}, but the target "
+                      f"answers as {live.misp_uuid}. Point --state-url at that instance's state, or move "
+                      "this state away if the instance was rebuilt on purpose.")
+
+
+async def plan(desired: Desired, options: Options) -> Planned:
+    state = open_state(desired, options)
+    async with client_for(desired, options) as client:
+        return await make_plan(desired, client, state, options)
+
+
+async def apply(desired: Desired, options: Options, *, confirm: Callable[[Planned], bool],
+                saved: SavedPlan | None = None, hook: Hook | None = None) -> Applied:
+    """Plan (or check a saved plan), confirm, then apply under the state lock."""
+    state = open_state(desired, options)
+    name = instance_name(desired)
+    stale_note = take_over_stale_lock(state, name)
+    with state.lock(name, who=getpass.getuser(), host=socket.gethostname(), pid=os.getpid()):
+        async with client_for(desired, options) as client:
+            recovered = await recover_interrupted(desired, client, state, options)
+            planned = await make_plan(desired, client, state, options)
+            planned.plan.notes.extend([*stale_note, *recovered])
+            if saved is not None:
+                check_saved(saved, planned.plan)
+            if planned.diagnostics.has_errors() or planned.plan.is_empty() or not confirm(planned):
+                return Applied(planned)
+            planned.live.resolve_secret = secret_resolver(desired, options)
+            run_id = state.start_run(name, command="apply", who=getpass.getuser(), host=socket.gethostname(),
+                                     git_commit=git_commit(desired.files), manifest_hash=desired.manifest_hash,
+                                     plan_hash=planned.plan.changes_hash())
+            applier = Applier(client, planned.live, desired, state, name, run_id, options.parallelism, hook)
+            outcome, result = "interrupted", ApplyResult()
+            try:
+                result = await applier.run(planned.plan)
+                outcome = "ok" if result.ok else "failed"
+            finally:
+                state.finish_run(run_id, outcome=outcome, counts=result.counts())
+            if planned.live.misp_uuid:
+                state.set_lineage(name, planned.live.misp_uuid)
+            state.bump_serial(name)
+            return Applied(planned, result, run_id)
+
+
+def take_over_stale_lock(state: StateStore, name: str) -> list[str]:
+    """A lock whose holder died on this very machine (kill -9, power loss) is released, and said so.
+    A holder on another host is never presumed dead: that needs `state unlock --force` by a person."""
+    holder = state.lock_holder(name)
+    if holder is None or not holder.looks_dead():
+        return []
+    state.force_unlock(name)
+    return [f"released a stale lock left by {holder.describe()}: that process is gone"]
+
+
+async def recover_interrupted(desired: Desired, client: MispClient, state: StateStore,
+                              options: Options) -> list[str]:
+    """Operations a crashed run left unconfirmed: objects we created are taken into the ledger."""
+    name = instance_name(desired)
+    pending = state.unfinished_operations(name)
+    if not pending:
+        return []
+    from reconciler.state import OwnedObject
+
+    kinds = kinds_in_scope({op.kind for op in pending})
+    live = await read_live(client, kinds, desired)
+    notes = []
+    for op in pending:
+        obj = live.live(op.kind).get(op.key)
+        if obj is not None and op.action in ("create", "adopt", "update"):
+            if (op.kind, op.key) not in state.ledger(name):
+                state.own(name, OwnedObject(kind=op.kind, key=op.key, misp_id=str(obj.id), uuid=obj.uuid,
+                                            fields=frozenset(), fingerprint="{}", updated_at=None))
+            state.resolve_operation(op, "recovered: found in MISP")
+        else:
+            state.resolve_operation(op, "recovered: not found in MISP" if obj is None else "recovered")
+        notes.append(f"recovered an interrupted {op.action} of {op.kind}[{op.key!r}] from an earlier run")
+    return notes
+
+
+def check_saved(saved: SavedPlan, current: Plan) -> None:
+    if saved.is_expired():
+        raise Refusal(f"the saved plan expired at {saved.expires_at.isoformat()}: plan again")
+    if saved.manifest_hash != current.manifest_hash:
+        raise Refusal("the saved plan was made from different manifests: plan again")
+    if saved.misp_uuid and current.misp_uuid and saved.misp_uuid != current.misp_uuid:
+        raise Refusal("the saved plan was made against another MISP instance")
+    if saved.changes_hash != current.changes_hash():
+        raise Refusal("the saved plan is stale: objects it touches changed in MISP since it was made "
+                      "(or the state was changed by another apply). Plan again and review.")
+
+
+def git_commit(files: Sequence[Path]) -> str | None:
+    if not files:
+        return None
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(files[0]).parent, capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

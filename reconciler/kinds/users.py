@@ -1,0 +1,143 @@
+"""Users: identified by e-mail (case-insensitive); org and role by name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
+from reconciler.kinds._misp import as_bool, as_int, as_text, rows, stated, unwrap
+from reconciler.model.secrets import SecretRef
+
+if TYPE_CHECKING:
+    from reconciler.backend.client import MispClient
+
+
+class PgpFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    file: str
+
+
+class PgpKeyserver(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    keyserver: Literal[True]
+
+
+class Delivery(BaseModel):
+    """Where credentials the tool generates go: encrypted to the user's own PGP key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    gpg_to_user: str
+
+
+class User(Entry):
+    SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset({"password"})
+    CREATE_ONLY: ClassVar[frozenset[str]] = frozenset({"password", "notify", "deliver"})
+
+    email: EmailStr
+    org: Annotated[str, Field(min_length=1)]
+    role: Annotated[str | None, Field(min_length=1)] = None
+    nids_sid: Annotated[int | None, Field(ge=0, le=2**31 - 1)] = None
+    disabled: bool | None = None
+    autoalert: bool | None = None
+    contactalert: bool | None = None
+    change_pw: bool | None = None
+    termsaccepted: bool | None = None
+    pgp_key: str | PgpFile | PgpKeyserver | None = None
+    password: SecretRef | None = None
+    notify: bool | None = None
+    deliver: Delivery | None = None
+
+
+# -- MISP adapter -----------------------------------------------------------------------------------------
+BOOL_FIELDS = ("disabled", "autoalert", "contactalert", "change_pw", "termsaccepted")
+
+
+class UserAdapter:
+    """Users by e-mail (case-insensitive); org and role travel as names and become ids only here.
+
+    MISP answers a user add with the user's first API key in clear (`User.authkey`): it is dropped at once,
+    never stored or shown (transcript users--crud-minimal).
+    """
+
+    async def fetch(self, client: MispClient, declared: Mapping[str, Entry]) -> Sequence[Mapping[str, Any]]:
+        return rows(await client.get("/admin/users/index"), "User")
+
+    def parse(self, raw: Mapping[str, Any], names: Names) -> LiveObject | None:
+        user = unwrap(raw, "User")
+        fields: dict[str, object] = {
+            "email": str(user["email"]).casefold(),
+            "org": names.key_of("organisations", str(user.get("org_id"))),
+            "role": names.key_of("roles", str(user.get("role_id"))),
+            "nids_sid": as_int(user.get("nids_sid")),
+            "pgp_key": normalise_armor(user.get("gpgkey")),
+        }
+        fields.update({name: as_bool(user.get(name)) for name in BOOL_FIELDS})
+        return LiveObject(key=str(user["email"]).casefold(), id=str(user["id"]), fields=fields, raw=user)
+
+    def desired(self, entry: Entry, names: Names) -> dict[str, object]:
+        assert isinstance(entry, User)
+        want: dict[str, object] = {"email": entry.email.casefold()}
+        for name in stated(entry, ("org", "role", "nids_sid", *BOOL_FIELDS)):
+            want[name] = getattr(entry, name)
+        if "pgp_key" in entry.model_fields_set and isinstance(entry.pgp_key, str):
+            want["pgp_key"] = normalise_armor(entry.pgp_key)
+        for name in ("password", "notify"):
+            if name in entry.model_fields_set:
+                value = getattr(entry, name)
+                want[name] = value.describe() if isinstance(value, SecretRef) else value
+        return want
+
+    def body(self, entry: User, values: Mapping[str, object], names: Names) -> dict[str, object]:
+        body: dict[str, object] = {}
+        for name, value in values.items():
+            if name == "org":
+                body["org_id"] = names.id_of("organisations", str(value))
+            elif name == "role":
+                body["role_id"] = names.id_of("roles", str(value))
+            elif name == "pgp_key":
+                body["gpgkey"] = value
+            elif name == "nids_sid":
+                body["nids_sid"] = str(value)
+            elif name == "password":
+                assert isinstance(entry.password, SecretRef)
+                body["password"] = names.secret(entry.password)
+            else:
+                body[name] = value
+        return body
+
+    async def create(self, client: MispClient, entry: Entry, names: Names) -> LiveObject:
+        assert isinstance(entry, User)
+        answer = await client.post("/admin/users/add", self.body(entry, self.desired(entry, names), names))
+        if isinstance(answer, dict) and isinstance(answer.get("User"), dict):
+            answer["User"].pop("authkey", None)  # the user's first key, in clear: never kept
+        user = self.parse(answer, names)
+        assert user is not None
+        return user
+
+    async def update(self, client: MispClient, entry: Entry, live: LiveObject,
+                     changed: Mapping[str, object], names: Names) -> LiveObject:
+        assert isinstance(entry, User)
+        values = {k: v for k, v in changed.items() if k not in entry.CREATE_ONLY}
+        answer = await client.post(f"/admin/users/edit/{live.id}", self.body(entry, values, names))
+        if isinstance(answer, dict) and isinstance(answer.get("User"), dict):
+            answer["User"].pop("authkey", None)
+        user = self.parse(answer, names)
+        assert user is not None
+        return user
+
+    async def delete(self, client: MispClient, live: LiveObject, names: Names) -> None:
+        await client.post(f"/admin/users/delete/{live.id}")
+
+
+def normalise_armor(value: Any) -> str:
+    """PGP armor compared without trailing spaces or CRs: MISP stores what it was given."""
+    text = as_text(value).replace("\r\n", "\n").strip()
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+KIND = Kind(name="users", model=User, key=lambda e: e.email.casefold(), normalise_key=str.casefold,
+            key_fields=("email",),
+            refs={"org": "organisations", "role": "roles"}, adapter=UserAdapter())

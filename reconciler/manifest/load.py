@@ -1,0 +1,377 @@
+"""load(paths, env) → (Desired, Diagnostics): YAML files → validated entries, every problem with its place.
+
+Steps: find files (+ overlays/ENV), parse with ruamel.yaml (positions, YAML 1.2, duplicate keys refused),
+expand ${VAR}, apply defaults, merge overlays by natural key, validate each entry with its kind's model, and
+refuse duplicates across files. Nothing here touches the network or the state.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from reconciler.diags import Diagnostics, SourceRange
+from reconciler.kinds import KINDS, kind_named
+from reconciler.kinds._kind import Kind
+from reconciler.manifest.desired import Desired, Located
+from reconciler.manifest.document import Instance, Policy
+from reconciler.manifest.vars import expand
+from reconciler.model.address import Address
+
+TOP_LEVEL = ("instance", "policy", "defaults", "vars")
+
+
+@dataclass(slots=True)
+class Item:
+    """One raw entry as written, with the file it came from."""
+
+    kind: Kind
+    node: CommentedMap
+    file: Path
+    overlay: bool = False
+
+    def where(self, *path: str | int) -> SourceRange:
+        return position(self.file, self.node, path)
+
+
+@dataclass(slots=True)
+class Collected:
+    items: list[Item] = field(default_factory=list)
+    singles: dict[str, tuple[Any, Path, CommentedMap]] = field(default_factory=dict)  # instance, policy…
+    documents: list[Any] = field(default_factory=list)
+
+
+def manifest_files(paths: Sequence[Path], env: str | None) -> tuple[list[Path], list[Path]]:
+    """(base files, overlay files). Directories are read recursively, overlays/ only with --env."""
+    base: list[Path] = []
+    overlays: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            base.append(path)
+            continue
+        for found in sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()):
+            if "overlays" not in found.relative_to(path).parts:
+                base.append(found)
+        if env:
+            overlay_dir = path / "overlays" / env
+            overlays += sorted(p for p in overlay_dir.rglob("*") if p.suffix in (".yaml", ".yml"))
+    return base, overlays
+
+
+def parse(path: Path, diags: Diagnostics) -> CommentedMap | None:
+    yaml = YAML(typ="rt")  # YAML 1.2: only true/false are booleans
+    yaml.allow_duplicate_keys = False
+    try:
+        document = yaml.load(path.read_text("utf-8"))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = SourceRange(path, mark.line + 1, mark.column + 1) if mark else SourceRange(path, 1, 1)
+        problem = (exc.problem or "invalid YAML").strip()
+        hint = "YAML indentation uses spaces, never tabs" if "\\t" in problem or "tab" in problem else ""
+        diags.error("yaml-syntax", f"invalid YAML: {problem}", subject=where, hint=hint)
+        return None
+    except (YAMLError, OSError, UnicodeDecodeError) as exc:
+        diags.error("yaml-syntax", f"cannot read manifest: {exc}", subject=SourceRange(path, 1, 1))
+        return None
+    if document is None:
+        return CommentedMap()
+    if not isinstance(document, CommentedMap):
+        diags.error("not-a-mapping", "a manifest file must be a mapping of top-level keys",
+                    subject=SourceRange(path, 1, 1))
+        return None
+    return document
+
+
+def position(file: Path, node: Any, path: Sequence[str | int]) -> SourceRange:
+    """Where the value at `path` inside `node` was written; the nearest enclosing place otherwise."""
+    line, col = (node.lc.line, node.lc.col) if hasattr(node, "lc") else (0, 0)
+    for step in path:
+        try:
+            if isinstance(node, CommentedMap) and step in node:
+                line, col = node.lc.value(step) if node[step] is not None else node.lc.key(step)
+                if isinstance(node[step], CommentedMap | CommentedSeq) and node[step].lc.line is not None:
+                    line, col = node.lc.key(step)
+                node = node[step]
+            elif isinstance(node, CommentedSeq) and isinstance(step, int) and step < len(node):
+                line, col = node.lc.item(step)
+                node = node[step]
+            else:
+                break
+        except (KeyError, IndexError, TypeError, AttributeError):
+            break
+    return SourceRange(file, line + 1, col + 1)
+
+
+def collect(files: Sequence[Path], overlays: Sequence[Path], diags: Diagnostics) -> Collected:
+    collected = Collected()
+    kinds_by_name = {k.name: k for k in KINDS}
+    for path, is_overlay in [*((f, False) for f in files), *((f, True) for f in overlays)]:
+        document = parse(path, diags)
+        if document is None:
+            continue
+        collected.documents.append((str(path), plain(document)))
+        for key in document:
+            if key in TOP_LEVEL:
+                collect_single(collected, key, document, path, diags)
+            elif key in kinds_by_name:
+                collect_kind(collected, kinds_by_name[key], document, path, is_overlay, diags)
+            else:
+                close = difflib.get_close_matches(str(key), [*TOP_LEVEL, *kinds_by_name], n=1)
+                diags.error("unknown-key", f"unknown top-level key {key!r}",
+                            subject=key_position(path, document, key),
+                            hint=f"did you mean {close[0]!r}?" if close else
+                            "top-level keys are instance, policy, defaults, vars and the kinds")
+    return collected
+
+
+def key_position(path: Path, node: CommentedMap, key: Any) -> SourceRange:
+    line, col = node.lc.key(key)
+    return SourceRange(path, line + 1, col + 1)
+
+
+def collect_single(collected: Collected, key: str, document: CommentedMap, path: Path,
+                   diags: Diagnostics) -> None:
+    if key in collected.singles and key != "vars":
+        first = collected.singles[key][1]
+        diags.error("duplicate-key", f"`{key}` is already declared in {first}",
+                    subject=key_position(path, document, key), hint="declare it once across the manifest set")
+        return
+    collected.singles[key] = (document[key], path, document)
+
+
+def collect_kind(collected: Collected, kind: Kind, document: CommentedMap, path: Path, overlay: bool,
+                 diags: Diagnostics) -> None:
+    value = document[kind.name]
+    if value is None:
+        return
+    if kind.singleton_map:
+        if not isinstance(value, CommentedMap):
+            diags.error("wrong-type", f"`{kind.name}` must be a mapping of name: value",
+                        subject=key_position(path, document, kind.name))
+            return
+        for name in value:
+            item = CommentedMap([("name", name), ("value", value[name])])
+            item._yaml_set_line_col(*value.lc.key(name))
+            item.lc.data = {"name": value.lc.key(name), "value": value.lc.value(name)}
+            collected.items.append(Item(kind, item, path, overlay))
+        return
+    if not isinstance(value, CommentedSeq):
+        diags.error("wrong-type", f"`{kind.name}` must be a list of entries",
+                    subject=key_position(path, document, kind.name))
+        return
+    for index, node in enumerate(value):
+        if kind.scalar_field and not isinstance(node, CommentedMap):
+            wrapped = CommentedMap([(kind.scalar_field, node)])
+            line, col = value.lc.item(index)
+            wrapped._yaml_set_line_col(line, col)
+            wrapped.lc.data = {kind.scalar_field: (line, col)}
+            node = wrapped
+        if not isinstance(node, CommentedMap):
+            line, col = value.lc.item(index)
+            diags.error("wrong-type", f"each entry of `{kind.name}` must be a mapping",
+                        subject=SourceRange(path, line + 1, col + 1))
+            continue
+        collected.items.append(Item(kind, node, path, overlay))
+
+
+def plain(node: Any) -> Any:
+    """ruamel's commented containers → plain dicts and lists (what pydantic validates)."""
+    if isinstance(node, Mapping):
+        return {str(k): plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [plain(v) for v in node]
+    return node
+
+
+def raw_key(kind: Kind, data: Mapping[str, Any]) -> str | None:
+    parts = [data.get(name) for name in kind.key_fields]
+    if any(p is None for p in parts):
+        return None
+    return kind.normalise_key("/".join(str(p) for p in parts))
+
+
+def load(paths: Sequence[Path], *, env: str | None = None,
+         environ: Mapping[str, str] | None = None) -> tuple[Desired, Diagnostics]:
+    diags = Diagnostics()
+    files, overlays = manifest_files(paths, env)
+    if env and not overlays:
+        diags.error("unknown-env", f"no overlay files for --env {env}: expected overlays/{env}/*.yaml")
+    collected = collect(files, overlays, diags)
+    variables = dict(plain(collected.singles["vars"][0]) or {}) if "vars" in collected.singles else {}
+    env_vars = dict(os.environ if environ is None else environ)
+    desired = Desired(files=[*files, *overlays], vars=variables,
+                      base_dir=paths[0] if paths and paths[0].is_dir() else (paths[0].parent if paths else Path()))
+    desired.instance = validate_single(collected, "instance", Instance, variables, env_vars, diags)
+    desired.policy = validate_single(collected, "policy", Policy, variables, env_vars, diags) or Policy()
+    defaults = plain(collected.singles["defaults"][0]) if "defaults" in collected.singles else {}
+    merged = merge_overlays(collected.items, diags)
+    for item, data in merged:
+        validate_item(desired, item, data, defaults or {}, variables, env_vars, diags)
+    check_policy_kinds(desired, collected, diags)
+    desired.manifest_hash = hashlib.sha256(json.dumps(collected.documents, sort_keys=True, default=str)
+                                           .encode()).hexdigest()
+    return desired, diags
+
+
+def validate_single(collected: Collected, key: str, model: type[BaseModel], variables: dict[str, Any],
+                    env_vars: dict[str, str], diags: Diagnostics) -> Any:
+    if key not in collected.singles:
+        return None
+    value, path, document = collected.singles[key]
+    data = expand(plain(value), variables, env_vars, lambda p: position(path, document, [key, *p]), diags)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            report(diags, error, path_text=key, where=position(path, document, [key, *error["loc"]]),
+                   model=model)
+        return None
+
+
+def merge_overlays(items: list[Item], diags: Diagnostics) -> list[tuple[Item, dict[str, Any]]]:
+    """Base entries by natural key, overlay entries merged on top (scalars replace; `remove: true`)."""
+    result: dict[tuple[str, str], tuple[Item, dict[str, Any]]] = {}
+    anonymous: list[tuple[Item, dict[str, Any]]] = []
+    for item in items:
+        data = plain(item.node)
+        key = raw_key(item.kind, data)
+        if key is None:
+            anonymous.append((item, data))
+            continue
+        slot = (item.kind.name, key)
+        if item.overlay and slot in result:
+            if data.get("remove") is True:
+                del result[slot]
+            else:
+                _, base = result[slot]
+                result[slot] = (item, {**base, **data})
+            continue
+        if item.overlay and data.get("remove") is True:
+            continue
+        if slot in result:
+            first = result[slot][0]
+            diags.error("duplicate-entry",
+                        f"{Address(item.kind.name, key)} is already declared at {first.where()}",
+                        subject=item.where(), hint="each natural key may appear once across all manifest files")
+            continue
+        result[slot] = (item, data)
+    return [*result.values(), *anonymous]
+
+
+def validate_item(desired: Desired, item: Item, data: dict[str, Any], defaults: Mapping[str, Any],
+                  variables: dict[str, Any], env_vars: dict[str, str], diags: Diagnostics) -> None:
+    kind = item.kind
+    data = expand(data, variables, env_vars, lambda p: item.where(*p), diags,
+                  secret_fields=kind.model.SECRET_FIELDS)
+    base = defaults.get(kind.name) if isinstance(defaults, Mapping) else None
+    if isinstance(base, Mapping):
+        data = {**base, **data}
+    label = raw_key(kind, data)
+    path_text = str(Address(kind.name, label)) if label is not None else kind.name
+    try:
+        entry = kind.model.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            report(diags, error, path_text=path_text, where=item.where(*error["loc"]), model=kind.model)
+        return
+    key = kind.key_of(entry)
+    entries = desired.entries.setdefault(kind.name, {})
+    uuid = uuid_of(entry)
+    for other_key, other in entries.items():
+        if uuid and uuid_of(other.entry) == uuid:
+            diags.error("duplicate-uuid", f"uuid {uuid} is already used by {Address(kind.name, other_key)} "
+                        f"at {other.where}", subject=item.where("uuid"), path=f"{Address(kind.name, key)}.uuid")
+            return
+    if key in entries:
+        diags.error("duplicate-entry", f"{Address(kind.name, key)} is already declared at {entries[key].where}",
+                    subject=item.where(), hint="each natural key may appear once across all manifest files")
+        return
+    field_where = {name: item.where(name) for name in data}
+    entries[key] = Located(entry, item.where(), field_where)
+
+
+def uuid_of(entry: Any) -> str:
+    """The pinned uuid of an entry (organisations, sharing groups), lower-cased; "" when none."""
+    return str(getattr(entry, "uuid", None) or "").lower()
+
+
+def check_policy_kinds(desired: Desired, collected: Collected, diags: Diagnostics) -> None:
+    """`policy.protect` and `policy.authoritative` may only name kinds of the format."""
+    if "policy" not in collected.singles:
+        return
+    _, path, document = collected.singles["policy"]
+    names = [k.name for k in KINDS]
+    for section, kinds in (("protect", list(desired.policy.protect)), ("authoritative", desired.policy.authoritative)):
+        for index, name in enumerate(kinds):
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                step: str | int = name if section == "protect" else index
+                diags.error("unknown-kind", f"policy.{section} names {name!r}, which is not a kind",
+                            subject=position(path, document, ["policy", section, step]), path=f"policy.{section}",
+                            hint=f"did you mean {close[0]!r}?" if close else f"kinds are: {', '.join(names)}")
+
+
+def report(diags: Diagnostics, error: Any, *, path_text: str, where: SourceRange, model: type[BaseModel]) -> None:
+    """One pydantic error → one diagnostic in manifest words, with what was expected and found."""
+    loc = [str(p) for p in error["loc"] if not str(p).startswith("function-")]
+    field_path = ".".join(p if not p.isdigit() else f"[{p}]" for p in loc).replace(".[", "[")
+    full_path = f"{path_text}.{field_path}" if field_path else path_text
+    kind = error["type"]
+    given = error.get("input")
+    if kind == "extra_forbidden":
+        known = sorted(model_fields(model, loc[:-1]))
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        diags.error("unknown-field", f"unknown field {loc[-1]!r}", subject=where, path=full_path,
+                    hint=f"did you mean {close[0]!r}?" if close else
+                    f"known fields: {', '.join(known)}" if known else "")
+    elif kind == "missing":
+        diags.error("missing-field", "required field is missing", subject=where, path=full_path)
+    elif kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        options = [o.strip(" '") for o in expected.replace(" or ", ", ").split(",")]
+        close = difflib.get_close_matches(str(given), options, n=1)
+        diags.error("not-an-option", f"expected one of {expected}, got {given!r}", subject=where,
+                    path=full_path, hint=f"did you mean {close[0]!r}?" if close else "")
+    else:
+        message = str(error["msg"]).removeprefix("Value error, ")
+        shown = f", got {given!r}" if not isinstance(given, dict | list) and given is not None else ""
+        diags.error(kind.replace("_", "-"), f"{message}{shown}", subject=where, path=full_path)
+
+
+def model_fields(model: type[BaseModel], loc: list[str]) -> Iterator[str]:
+    """Field names of the (nested) model at `loc`, for "did you mean" hints."""
+    current: Any = model
+    for step in loc:
+        if step.isdigit():
+            continue
+        info = current.model_fields.get(step) if isinstance(current, type) and issubclass(current, BaseModel) else None
+        if info is None:
+            return iter(())
+        current = nested_model(info.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return iter(current.model_fields)
+    return iter(())
+
+
+def nested_model(annotation: Any) -> Any:
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = nested_model(arg)
+        if found is not None:
+            return found
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+__all__ = ["kind_named", "load"]

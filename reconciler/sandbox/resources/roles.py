@@ -1,0 +1,163 @@
+"""Roles (transcripts roles--*): permission levels drive the four event flags on every save."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from reconciler.sandbox.http import Ctx, deleted, misp_json, now_text, route, validation_error
+from reconciler.sandbox.resources.identity import ALL_PERMS
+from reconciler.sandbox.store import Row, Store
+
+LEVELS = ("read_only", "manage_own", "manage_org", "publish")
+EVENT_FLAGS = ("perm_add", "perm_modify", "perm_modify_org", "perm_publish")
+FLAGS_OF_LEVEL = {0: (0, 0, 0, 0), 1: (1, 1, 0, 0), 2: (1, 1, 1, 0), 3: (1, 1, 1, 1)}
+
+
+def default_role_id(store: Store) -> int:
+    row = store.first("admin_settings", setting="default_role")
+    return int(row["value"]) if row else 3
+
+
+def level_of(row: Row) -> int:
+    flags = tuple(int(bool(row[f])) for f in EVENT_FLAGS)
+    return next((level for level, wanted in sorted(FLAGS_OF_LEVEL.items(), reverse=True) if flags == wanted), 0)
+
+
+def role_json(row: Row, *, default: bool | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": str(row["id"]), "name": row["name"], "created": row["created"],
+                            "modified": row["modified"]}
+    for flag in ALL_PERMS[:17]:
+        body[flag] = bool(row[flag])
+    body["default_role"] = bool(row["default_role"])
+    body["memory_limit"] = row["memory_limit"]
+    body["max_execution_time"] = row["max_execution_time"]
+    body["restricted_to_site_admin"] = bool(row["restricted_to_site_admin"])
+    for flag in ("perm_publish_zmq", "perm_publish_kafka", "perm_decaying"):
+        body[flag] = bool(row[flag])
+    body["enforce_rate_limit"] = bool(row["enforce_rate_limit"])
+    body["rate_limit_count"] = str(row["rate_limit_count"] or 0)
+    for flag in ("perm_galaxy_editor", "perm_warninglist", "perm_view_feed_correlations", "perm_analyst_data",
+                 "perm_skip_otp"):
+        body[flag] = bool(row[flag])
+    level = level_of(row)
+    body["permission"] = str(level)
+    body["permission_description"] = LEVELS[level]
+    if default is not None:
+        body["default"] = default
+    return body
+
+
+def parse_level(value: Any) -> int:
+    """0-3 or a level name; anything else counts as 0, as MISP does (reference §5)."""
+    if isinstance(value, str) and value in LEVELS:
+        return LEVELS.index(value)
+    try:
+        level = int(value)
+    except (TypeError, ValueError):
+        return 0
+    return level if 0 <= level <= 3 else 0
+
+
+def flag(value: Any) -> int:
+    return int(value not in (False, 0, "0", "", None, "false"))
+
+
+def values_from(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in ALL_PERMS:
+        if name in data:
+            values[name] = flag(data[name])
+        elif creating:
+            values[name] = 0
+    # `permission` rewrites the event flags on every save; missing counts as 0 (roles--crud quirk).
+    level = parse_level(data.get("permission"))
+    values.update(dict(zip(EVENT_FLAGS, FLAGS_OF_LEVEL[level], strict=True)))
+    for name in ("memory_limit", "max_execution_time"):
+        if name in data:
+            values[name] = "" if data[name] is None else str(data[name])
+        elif creating:
+            values[name] = ""
+    for name in ("restricted_to_site_admin", "enforce_rate_limit"):
+        if name in data:
+            values[name] = flag(data[name])
+    if "rate_limit_count" in data:
+        values["rate_limit_count"] = int(data["rate_limit_count"] or 0)
+    return values
+
+
+@route("/roles/index", access="user")
+def index(ctx: Ctx) -> Response:
+    default = default_role_id(ctx.store)
+    return misp_json([{"Role": role_json(r, default=r["id"] == default)} for r in ctx.store.all("roles")])
+
+
+@route("/roles/view", access="user")
+def view(ctx: Ctx) -> Response:
+    row = ctx.store.get("roles", ctx.args[0]) if ctx.args and ctx.args[0].isdigit() else None
+    if row is None:
+        raise ctx.not_found("Invalid Role.")
+    return misp_json({"Role": role_json(row)})
+
+
+def check_name(ctx: Ctx, name: Any, current: Row | None, failure: str, url: str) -> str:
+    text = str(name or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not text:
+        errors["name"] = ["This field cannot be left blank."]
+    elif any(r["name"] == text and (current is None or r["id"] != current["id"]) for r in ctx.store.all("roles")):
+        errors["name"] = ["A role with this name already exists."]
+    if errors:
+        raise validation_error(failure, url, errors)
+    return text
+
+
+@route("/admin/roles/add", methods=("POST",))
+def add(ctx: Ctx) -> Response:
+    data = ctx.data("Role")
+    name = check_name(ctx, data.get("name"), None, "Could not add role", ctx.url)
+    now = now_text()
+    row = ctx.store.insert("roles", {"name": name, "created": now, "modified": now, "default_role": 0,
+                                     **values_from(data, creating=True)})
+    ctx.log("Role", row["id"], "add", f"Role ({row['id']}): {name}")
+    return misp_json({"Role": role_json(row)})
+
+
+@route("/admin/roles/edit", methods=("POST", "PUT"))
+def edit(ctx: Ctx) -> Response:
+    row = ctx.store.get("roles", ctx.args[0]) if ctx.args and ctx.args[0].isdigit() else None
+    if row is None:
+        raise ctx.not_found("Invalid Role")
+    data = ctx.data("Role")
+    values = values_from(data, creating=False)
+    if "name" in data:
+        values["name"] = check_name(ctx, data["name"], row, "Could not edit Role", "/admin/roles/edit")
+    updated = ctx.store.update("roles", row["id"], values)
+    ctx.log("Role", row["id"], "edit", f"Role ({row['id']}): {updated['name']}")
+    return misp_json({"Role": role_json(updated)})
+
+
+@route("/admin/roles/delete", methods=("POST", "DELETE"))
+def delete(ctx: Ctx) -> Response:
+    row = ctx.store.get("roles", ctx.args[0]) if ctx.args and ctx.args[0].isdigit() else None
+    if row is None:
+        raise ctx.not_found("Invalid Role.")
+    if ctx.store.count("users", role_id=row["id"]):
+        raise validation_error("Could not delete Role", "/roles/delete/" + str(row["id"]),
+                               "It is not possible to delete role that is assigned to users.")
+    ctx.store.delete("roles", id=row["id"])
+    ctx.log("Role", row["id"], "delete", f"Role ({row['id']}): {row['name']}")
+    return deleted("Role deleted.", f"/roles/delete/{row['id']}", row["id"])
+
+
+@route("/admin/roles/set_default", methods=("POST",))
+def set_default(ctx: Ctx) -> Response:
+    row = ctx.store.get("roles", ctx.args[0]) if ctx.args and ctx.args[0].isdigit() else None
+    if row is None:
+        raise validation_error("Could not set default role", ctx.url, "Invalid Role.")
+    ctx.store.delete("admin_settings", setting="default_role")
+    ctx.store.insert("admin_settings", {"setting": "default_role", "value": str(row["id"])})
+    ctx.log("Role", row["id"], "edit", f"Role ({row['id']}): {row['name']} set as default")
+    return misp_json({"saved": True, "success": True, "name": "Default role set.", "message": "Default role set.",
+                      "url": ctx.url})

@@ -1,0 +1,255 @@
+"""Users (transcripts users--*): admin index/view/add/edit/delete and /users/view/me."""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+from starlette.responses import Response
+
+from reconciler.sandbox.http import (
+    INTERNAL_ERROR,
+    Ctx,
+    deleted,
+    generate_key,
+    hash_key,
+    misp_error,
+    misp_json,
+    new_uuid,
+    now_epoch,
+    route,
+    validation_error,
+)
+from reconciler.sandbox.resources.organisations import org_json
+from reconciler.sandbox.resources.roles import default_role_id, role_json
+from reconciler.sandbox.store import Row
+
+EMAIL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-z0-9_.-]+$",
+                      re.IGNORECASE)
+COMPLEXITY_RE = re.compile(r"^((?=.*\d)|(?=.*\W+))(?![\n])(?=.*[A-Z])(?=.*[a-z]).*$|.{16,}")
+BOOLS = ("autoalert", "contactalert", "disabled", "change_pw", "termsaccepted", "force_logout",
+         "external_auth_required", "notification_daily", "notification_weekly", "notification_monthly")
+PRIVILEGED = ("perm_site_admin", "perm_sync", "perm_regexp_access", "restricted_to_site_admin")
+
+
+def user_json(row: Row, *, view: bool = False, add: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": str(row["id"]), "password": "******" if not view else "*****",
+                            "org_id": str(row["org_id"])}
+    if not view:
+        body["server_id"] = str(row["server_id"] or 0)
+    body["email"] = row["email"]
+    body["autoalert"] = bool(row["autoalert"])
+    body["invited_by"] = str(row["invited_by"] or 0)
+    body["gpgkey"] = row["gpgkey"]
+    body["certif_public"] = row["certif_public"] or ""
+    body["nids_sid"] = str(row["nids_sid"])
+    body["termsaccepted"] = bool(row["termsaccepted"])
+    body["newsread"] = str(row["newsread"] or 0)
+    body["role_id"] = str(row["role_id"])
+    body["change_pw"] = bool(row["change_pw"])
+    body["contactalert"] = bool(row["contactalert"])
+    body["disabled"] = bool(row["disabled"])
+    body["expiration"] = row["expiration"]
+    body["current_login"] = str(row["current_login"] or 0)
+    body["last_login"] = str(row["last_login"] or 0)
+    body["force_logout"] = bool(row["force_logout"])
+    body["date_created"] = str(row["date_created"]) if row["date_created"] else None
+    body["date_modified"] = str(row["date_modified"]) if row["date_modified"] else None
+    body["sub"] = row["sub"]
+    body["external_auth_required"] = bool(row["external_auth_required"])
+    body["external_auth_key"] = row["external_auth_key"]
+    body["last_api_access"] = str(row["last_api_access"] or 0)
+    for name in ("notification_daily", "notification_weekly", "notification_monthly"):
+        body[name] = bool(row[name])
+    body["totp"] = "*****" if view else row["totp"]
+    body["hotp_counter"] = row["hotp_counter"]
+    body["last_pw_change"] = str(row["last_pw_change"]) if row["last_pw_change"] else None
+    body["totp_is_set"] = "0"
+    return body
+
+
+def index_row(row: Row, roles: dict[int, Row], orgs: dict[int, Row]) -> dict[str, Any]:
+    user = {k: v for k, v in user_json(row).items()
+            if k not in ("password", "sub", "external_auth_required", "external_auth_key", "totp", "hotp_counter",
+                         "totp_is_set", "notification_daily", "notification_weekly", "notification_monthly")}
+    role = roles.get(row["role_id"])
+    org = orgs.get(row["org_id"])
+    return {"User": user,
+            "Role": {"id": str(row["role_id"]), "name": role["name"] if role else None,
+                     "perm_auth": bool(role and role["perm_auth"]),
+                     "perm_site_admin": bool(role and role["perm_site_admin"]),
+                     "perm_admin": bool(role and role["perm_admin"])},
+            "Organisation": {"id": str(row["org_id"]), "name": org["name"] if org else None}}
+
+
+def visible(ctx: Ctx, row: Row | None) -> Row | None:
+    """Org admins see their own org's users only, and never site admins' edit/delete (reference §3.3)."""
+    if row is None or ctx.is_site_admin:
+        return row
+    assert ctx.user is not None
+    return row if row["org_id"] == ctx.user["org_id"] else None
+
+
+@route("/admin/users/index", access="org_admin")
+def index(ctx: Ctx) -> Response:
+    roles = {r["id"]: r for r in ctx.store.all("roles")}
+    orgs = {o["id"]: o for o in ctx.store.all("organisations")}
+    rows = ctx.store.all("users")
+    if not ctx.is_site_admin:
+        assert ctx.user is not None
+        rows = [r for r in rows if r["org_id"] == ctx.user["org_id"]]
+    if "searchorg" in ctx.named:
+        rows = [r for r in rows if str(r["org_id"]) == ctx.named["searchorg"]]
+    if "searchemail" in ctx.named:
+        rows = [r for r in rows if ctx.named["searchemail"].lower() in r["email"].lower()]
+    return misp_json([index_row(r, roles, orgs) for r in rows])
+
+
+def full_view(ctx: Ctx, row: Row) -> Response:
+    role = ctx.store.get("roles", row["role_id"])
+    org = ctx.store.get("organisations", row["org_id"])
+    return misp_json({"User": user_json(row, view=True), "Role": role_json(role) if role else {},
+                      "UserSetting": [], "Organisation": org_json(org) if org else {}})
+
+
+@route("/admin/users/view", access="org_admin")
+def admin_view(ctx: Ctx) -> Response:
+    row = visible(ctx, ctx.store.get("users", ctx.args[0])) if ctx.args and ctx.args[0].isdigit() else None
+    if row is None:
+        raise ctx.not_found("Invalid user")
+    return full_view(ctx, row)
+
+
+@route("/users/view", access="user")
+def self_view(ctx: Ctx) -> Response:
+    assert ctx.user is not None
+    ident = ctx.args[0] if ctx.args else "me"
+    row = ctx.user if ident == "me" else visible(ctx, ctx.store.get("users", ident)) if ident.isdigit() else None
+    if row is None:
+        raise ctx.not_found("Invalid user or not authorised.")
+    return full_view(ctx, row)
+
+
+def check_password(password: str) -> list[str]:
+    if len(password) < 12:
+        return ["Password length requirement not met."]
+    if not COMPLEXITY_RE.match(password):
+        return ["Password complexity requirement not met."]
+    return []
+
+
+def user_values(ctx: Ctx, data: dict[str, Any], current: Row | None, failure: str, url: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    errors: dict[str, Any] = {}
+    if "email" in data or current is None:
+        email = str(data.get("email") or "").strip()
+        if not email:
+            errors["email"] = "Mandatory field not set."
+        elif not EMAIL_RE.match(email):
+            errors["email"] = ["Please enter a valid email address."]
+        else:
+            same = ctx.store.find_ci("users", "email", email)
+            if same is not None and (current is None or same["id"] != current["id"]):
+                errors["email"] = ["An account with this email address already exists."]
+        values["email"] = email
+    if data.get("password"):
+        problems = check_password(str(data["password"]))
+        if problems:
+            errors["password"] = problems
+        values["password"] = hash_key(str(data["password"]))
+        values["last_pw_change"] = now_epoch()
+    if errors:
+        body_id = {"id": str(current["id"])} if current else {}
+        raise validation_error(failure, url, errors) if not body_id else _edit_error(failure, url, errors, body_id)
+    for name in BOOLS:
+        if name in data:
+            values[name] = int(data[name] not in (False, 0, "0", "", None, "false"))
+    for name in ("gpgkey", "certif_public", "external_auth_key"):
+        if name in data:
+            values[name] = data[name]
+    if "nids_sid" in data and str(data["nids_sid"]).isdigit():
+        values["nids_sid"] = int(data["nids_sid"])
+    return values
+
+
+def _edit_error(failure: str, url: str, errors: Any, extra: dict[str, str]) -> Exception:
+    from reconciler.sandbox.http import MispAbort
+
+    return MispAbort(misp_json({"saved": False, "name": failure, "message": failure, "url": url,
+                                "errors": errors, **extra}, 403))
+
+
+def assignable(ctx: Ctx, role: Row, current_role_id: int | None) -> bool:
+    """Org admins may not hand out privileged roles (reference §3.3: MISP answers 500)."""
+    if ctx.is_site_admin or role["id"] == current_role_id:
+        return True
+    return not any(role[flag] for flag in PRIVILEGED)
+
+
+@route("/admin/users/add", methods=("POST",), access="org_admin", wrong_method=None)
+def add(ctx: Ctx) -> Response:
+    if ctx.method != "POST":
+        return misp_json({"name": "/admin/users/add API description",
+                          "description": "POST a User object in JSON format to this API to create a new user.",
+                          "mandatory_fields": ["email", "org_id", "role_id"], "url": "/admin/users/add"})
+    assert ctx.user is not None
+    data = ctx.data("User")
+    values = user_values(ctx, data, None, "Could not add User", ctx.url)
+    org_id = data.get("org_id", ctx.user["org_id"]) if ctx.is_site_admin else ctx.user["org_id"]
+    if not str(org_id).isdigit() or ctx.store.get("organisations", org_id) is None:
+        raise validation_error("Could not add User", ctx.url, ["Invalid organisation"])
+    role_id = data.get("role_id") or default_role_id(ctx.store)
+    role = ctx.store.get("roles", role_id) if str(role_id).isdigit() else None
+    if role is None:
+        raise misp_error(405, "Invalid role", ctx.url)
+    if not assignable(ctx, role, None):
+        raise misp_error(500, INTERNAL_ERROR, ctx.url)
+    now = now_epoch()
+    row = ctx.store.insert("users", {
+        "password": values.pop("password", hash_key(generate_key())), "org_id": int(str(org_id)),
+        "role_id": role["id"], "server_id": 0, "invited_by": ctx.user["id"], "nids_sid":
+        values.pop("nids_sid", random.randint(1_000_000, 9_999_999)), "gpgkey": "", "certif_public": "",
+        "change_pw": 1, "autoalert": 0, "contactalert": 0, "disabled": 0, "termsaccepted": 0, "newsread": 0,
+        "date_created": now, "date_modified": now, "last_pw_change": now, "current_login": 0, "last_login": 0,
+        "last_api_access": 0, "external_auth_key": "", **values})
+    key = generate_key()  # advanced auth keys: the user's first key, returned once in clear
+    ctx.store.insert("auth_keys", {"uuid": new_uuid(), "authkey": hash_key(key), "authkey_start": key[:4],
+                                   "authkey_end": key[-4:], "created": now, "expiration": 0, "read_only": 0,
+                                   "user_id": row["id"], "comment": "", "allowed_ips": None})
+    ctx.log("User", row["id"], "add", f"User ({row['id']}): {row['email']}")
+    body = user_json(row)
+    body = {**{k: body[k] for k in list(body)[:6]}, "authkey": key, **{k: body[k] for k in list(body)[6:]}}
+    return misp_json({"User": body})
+
+
+@route("/admin/users/edit", methods=("POST", "PUT"), access="org_admin", wrong_method=None)
+def edit(ctx: Ctx) -> Response:
+    row = visible(ctx, ctx.store.get("users", ctx.args[0])) if ctx.args and ctx.args[0].isdigit() else None
+    if row is None:
+        raise ctx.not_found("Invalid user")
+    if ctx.method not in ("POST", "PUT"):
+        return misp_json({"name": "/admin/users/edit API description", "url": "/admin/users/edit"})
+    data = ctx.data("User")
+    values = user_values(ctx, data, row, "Could not edit User", ctx.url)
+    if "role_id" in data:
+        role = ctx.store.get("roles", data["role_id"]) if str(data["role_id"]).isdigit() else None
+        if role is not None and not assignable(ctx, role, row["role_id"]):
+            raise misp_error(500, INTERNAL_ERROR, ctx.url)
+        values["role_id"] = int(data["role_id"])  # MISP saves an unknown role id as sent (users--errors)
+    if "org_id" in data and ctx.is_site_admin and str(data["org_id"]).isdigit():
+        values["org_id"] = int(data["org_id"])
+    values["date_modified"] = now_epoch()
+    updated = ctx.store.update("users", row["id"], values)
+    ctx.log("User", row["id"], "edit", f"User ({row['id']}): {updated['email']}")
+    return misp_json({"User": user_json(updated)})
+
+
+@route("/admin/users/delete", methods=("POST", "DELETE"), access="org_admin")
+def delete(ctx: Ctx) -> Response:
+    row = visible(ctx, ctx.store.get("users", ctx.args[0])) if ctx.args and ctx.args[0].isdigit() else None
+    if row is None:
+        raise ctx.not_found("Invalid user")
+    ctx.store.delete("users", id=row["id"])  # the user's auth keys stay behind, as in MISP (reference §3.3)
+    ctx.log("User", row["id"], "delete", f"User ({row['id']}): {row['email']}")
+    return deleted("User deleted.", ctx.url, str(row["id"]))
