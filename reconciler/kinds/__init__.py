@@ -6,13 +6,42 @@ deletes in the reverse order.
 
 from __future__ import annotations
 
-from reconciler.kinds import organisations, roles, users
+from reconciler.kinds import (
+    allowedlist,
+    auth_keys,
+    blocklists,
+    feeds,
+    organisations,
+    regexps,
+    roles,
+    schedules,
+    servers,
+    settings,
+    sharing_groups,
+    tags,
+    taxonomies,
+    templates,
+    users,
+)
 from reconciler.kinds._kind import Kind
 
 KINDS: tuple[Kind, ...] = (
     organisations.KIND,
     roles.KIND,
     users.KIND,
+    auth_keys.KIND,
+    tags.KIND,
+    taxonomies.KIND,
+    servers.KIND,
+    sharing_groups.KIND,
+    feeds.KIND,
+    templates.KIND,
+    allowedlist.KIND,
+    regexps.KIND,
+    blocklists.ORG_BLOCKLIST,
+    blocklists.EVENT_BLOCKLIST,
+    settings.KIND,
+    schedules.KIND,
 )
 
 _BY_NAME = {kind.name: kind for kind in KINDS}

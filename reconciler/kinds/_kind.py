@@ -36,6 +36,10 @@ class Entry(BaseModel):
     # never compared, never sent on update.
     CREATE_ONLY: ClassVar[frozenset[str]] = frozenset()
 
+    def warnings(self) -> list[str]:
+        """Things worth saying about a valid entry (a deprecated setting); shown, never fatal."""
+        return []
+
 
 @dataclass(slots=True)
 class LiveObject:

@@ -299,6 +299,8 @@ def validate_item(desired: Desired, item: Item, data: dict[str, Any], defaults: 
         return
     field_where = {name: item.where(name) for name in data}
     entries[key] = Located(entry, item.where(), field_where)
+    for warning in entry.warnings():
+        diags.warning("advice", warning, subject=item.where(), path=str(Address(kind.name, key)))
 
 
 def uuid_of(entry: Any) -> str:
