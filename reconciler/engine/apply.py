@@ -199,7 +199,14 @@ class Applier:
         want = kind.adapter.desired(entry, self.live)
         previous = self.store.owned(self.instance, kind.name, change.key) \
             if change.action is Action.UPDATE else None
+        if previous is None and change.action is Action.UPDATE:
+            previous = next((o for o in self.store.ledger(self.instance).values()
+                             if o.kind == kind.name and o.misp_id == str(obj.id)), None)
         fingerprints = {**recorded_fingerprints(previous), **json.loads(field_fingerprints(want))}
+        for (kind_name, key), owned in self.store.ledger(self.instance).items() if change.action is Action.UPDATE \
+                else ():
+            if kind_name == kind.name and owned.misp_id == str(obj.id) and key != change.key:
+                self.store.disown(self.instance, kind_name, key)  # renamed: owned under its new key now
         self.store.own(self.instance, OwnedObject(
             kind=kind.name, key=change.key, misp_id=str(obj.id), uuid=obj.uuid,
             fields=frozenset(want), fingerprint=json.dumps(fingerprints, sort_keys=True), updated_at=None))

@@ -21,7 +21,6 @@ from reconciler.plans.plan import Plan
 
 if TYPE_CHECKING:
     from reconciler.manifest.desired import Desired, Located
-
     from reconciler.state import OwnedObject
 
 
@@ -60,11 +59,16 @@ def diff(desired: Desired, live: Live, ledger: Mapping[tuple[str, str], OwnedObj
                              misp_uuid=live.misp_uuid, misp_version=live.misp_version,
                              kinds=tuple(k.name for k in kinds)))
     check_references(desired, live, kinds, result.diagnostics)
-    for kind in kinds:
-        if kind.adapter is None:
-            continue
-        for target in match(kind, desired.entries.get(kind.name, {}), live):
-            change = compare(target, live, ledger.get((kind.name, target.key)))
+    targets = {kind.name: list(match(kind, desired.entries.get(kind.name, {}), live))
+               for kind in kinds if kind.adapter is not None}
+    renames = renamed(targets)
+    owned_by_id = {(o.kind, o.misp_id): o for o in ledger.values()}
+    for kind_targets in targets.values():
+        for target in kind_targets:
+            owned = ledger.get((target.kind.name, target.key))
+            if owned is None and target.live is not None:  # renamed: the ledger knows it by its old key
+                owned = owned_by_id.get((target.kind.name, target.live.id))
+            change = compare(target, live, owned, renames)
             if change is not None:
                 result.plan.changes.append(change)
     deletes = list(plan_deletes(desired, live, ledger, kinds))
@@ -87,7 +91,14 @@ def match(kind: Kind, entries: Mapping[str, Located], live: Live) -> Iterator[Ta
         yield Target(kind, key, located, obj)
 
 
-def compare(target: Target, live: Live, owned: OwnedObject | None) -> Change | None:
+def renamed(targets: Mapping[str, list[Target]]) -> dict[str, dict[str, str]]:
+    """Per kind, declared key → current live key, for objects matched by uuid under another name."""
+    return {kind: {t.key: t.live.key for t in kind_targets if t.live is not None and t.live.key != t.key}
+            for kind, kind_targets in targets.items()}
+
+
+def compare(target: Target, live: Live, owned: OwnedObject | None,
+            renames: Mapping[str, Mapping[str, str]] | None = None) -> Change | None:
     kind, entry = target.kind, target.located.entry
     assert kind.adapter is not None
     want = kind.adapter.desired(entry, live)
@@ -97,7 +108,7 @@ def compare(target: Target, live: Live, owned: OwnedObject | None) -> Change | N
         fields = tuple(FieldChange(name, UNSET, value, secret=name in secret)
                        for name, value in sorted(want.items()))
         return Change(address, Action.CREATE, fields, reason="declared, not in MISP")
-    changes = tuple(changed_fields(entry, want, target.live, owned))
+    changes = tuple(changed_fields(entry, want, target.live, owned, reference_aliases(kind, renames or {})))
     misp_id, live_fp = target.live.id, fingerprint(target.live.fields)
     if owned is None:
         return Change(address, Action.ADOPT, changes, misp_id=misp_id, live_fingerprint=live_fp,
@@ -108,8 +119,14 @@ def compare(target: Target, live: Live, owned: OwnedObject | None) -> Change | N
     return None
 
 
+def reference_aliases(kind: Kind, renames: Mapping[str, Mapping[str, str]]) -> dict[str, Mapping[str, str]]:
+    """Reference fields whose target is being renamed: `org: Alpha CSIRT` already means live `Alpha CERT`."""
+    return {path: renames[ref] for path, ref in kind.refs.items() if "[]" not in path and renames.get(ref)}
+
+
 def changed_fields(entry: Entry, want: Mapping[str, Any], live_obj: LiveObject,
-                   owned: OwnedObject | None) -> Iterator[FieldChange]:
+                   owned: OwnedObject | None,
+                   aliases: Mapping[str, Mapping[str, str]] | None = None) -> Iterator[FieldChange]:
     recorded = recorded_fingerprints(owned)
     for name, value in sorted(want.items()):
         if name in entry.CREATE_ONLY:
@@ -121,7 +138,8 @@ def changed_fields(entry: Entry, want: Mapping[str, Any], live_obj: LiveObject,
                 yield FieldChange(name, UNSET, value, secret=secret)
             continue
         before = live_obj.fields.get(name, UNSET)
-        if before != value:
+        alias = (aliases or {}).get(name, {})
+        if before != value and not (isinstance(value, str) and alias.get(value) == before):
             yield from expand(name, before, value, secret)
 
 
@@ -140,7 +158,7 @@ def plan_deletes(desired: Desired, live: Live, ledger: Mapping[tuple[str, str], 
                  kinds: Sequence[Kind]) -> Iterator[Change]:
     """Deletes come last, in reverse dependency order (users before their organisation)."""
     for kind in reversed(kinds):
-        if kind.adapter is None:
+        if kind.adapter is None or not kind.deletable:
             continue
         declared = desired.entries.get(kind.name, {})
         declared_uuids = {str(getattr(loc.entry, "uuid", "") or "").lower() for loc in declared.values()}

@@ -87,18 +87,20 @@ def client_for(desired: Desired, options: Options) -> MispClient:
                        on_request=record_request, insecure_http=options.insecure_http)
 
 
-def scope(desired: Desired, options: Options) -> list[str]:
+def scope(desired: Desired, options: Options, owned_kinds: set[str]) -> list[str]:
+    """Kinds named with --kind; otherwise those declared plus those we own objects of, so that removing
+    the last entry of a kind from the manifests still plans its deletion."""
     if options.kinds:
         return list(options.kinds)
-    return [name for name, entries in desired.entries.items() if entries]
+    return sorted({name for name, entries in desired.entries.items() if entries} | owned_kinds)
 
 
 async def make_plan(desired: Desired, client: MispClient, state: StateStore, options: Options) -> Planned:
-    kinds = kinds_in_scope(scope(desired, options))
-    live = await read_live(client, kinds, desired)
     name = instance_name(desired)
-    check_lineage(state, name, live)
     ledger = state.ledger(name)
+    kinds = kinds_in_scope(scope(desired, options, {kind for kind, _ in ledger}))
+    live = await read_live(client, kinds, desired)
+    check_lineage(state, name, live)
     result = diff(desired, live, ledger, kinds, instance=name, allow_deletes=options.allow_deletes)
     result.plan.created_at = datetime.now(UTC).isoformat(timespec="seconds")
     return Planned(result.plan, result.diagnostics, live)

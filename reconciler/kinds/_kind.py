@@ -115,6 +115,8 @@ class Kind:
     key_fields: tuple[str, ...] = ("name",)
     # Entries may be written as a bare scalar, which fills this field (`allowedlist: [/regex/]`).
     scalar_field: str | None = None
+    # False for what MISP cannot delete (a setting only changes value): never planned for deletion.
+    deletable: bool = True
 
     def key_of(self, entry: Entry) -> str:
         return self.key(entry)

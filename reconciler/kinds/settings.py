@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import model_validator
 
-from reconciler.kinds._kind import Entry, Kind
+from reconciler.backend.errors import MispError, Rejected
+from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
 from reconciler.model.secrets import SecretRef
+
+if TYPE_CHECKING:
+    from reconciler.backend.client import MispClient
 
 
 @cache
@@ -49,7 +54,10 @@ def coerce(value: Any, spec: dict[str, Any]) -> Any:
 
 
 class Setting(Entry):
-    SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset()
+    # A redacted setting (a password) is compared through `secret`: its reference, never its value, since
+    # MISP never returns it (getSetting answers 403).
+    SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset({"secret"})
+    WRITE_ONLY: ClassVar[frozenset[str]] = frozenset({"secret"})
     name: str
     value: Any = None
 
@@ -82,4 +90,78 @@ class Setting(Entry):
         return bool(catalogue().get(self.name, {}).get("redacted"))
 
 
-KIND = Kind(name="settings", model=Setting, key=lambda e: e.name, singleton_map=True)
+def canonical(name: str, value: Any) -> Any:
+    """A setting's value as MISP types it in finalSettings, so equal values compare equal."""
+    spec = catalogue().get(name, {})
+    if spec.get("options"):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    if spec.get("type") == "boolean":
+        return value if isinstance(value, bool) else str(value).strip() not in ("", "0", "false")
+    if spec.get("type") == "numeric":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return value
+    return "" if value is None else str(value)
+
+
+class SettingAdapter:
+    """One request reads every setting (/servers/serverSettings, its finalSettings). Writes go through
+    serverSettingsEdit — MISP runs side effects there, so never through config files — with `force` only
+    when MISP's own test refuses the value (e.g. MISP.disable_emailing: true), then the value is read back:
+    MISP casts silently ("false" → true for booleans) and we report any value stored differently."""
+
+    async def fetch(self, client: MispClient, declared: Mapping[str, Entry]) -> Sequence[Mapping[str, Any]]:
+        answer = await client.get("/servers/serverSettings")
+        rows: list[Mapping[str, Any]] = list(answer.get("finalSettings", []) if isinstance(answer, dict) else [])
+        # Redacted settings are never listed: they exist all the same, with a value nobody can read.
+        rows += [{"setting": name, "redacted": True} for name in declared if catalogue().get(name, {}).get("redacted")]
+        return rows
+
+    def parse(self, raw: Mapping[str, Any], names: Names) -> LiveObject | None:
+        name = str(raw.get("setting", ""))
+        if name not in catalogue():
+            return None  # module settings MISP adds dynamically are not in the 2.5.1 catalogue
+        fields: dict[str, object] = {} if raw.get("redacted") else {"value": canonical(name, raw.get("value"))}
+        return LiveObject(key=name, id=name, fields=fields, raw=raw)
+
+    def desired(self, entry: Entry, names: Names) -> dict[str, object]:
+        assert isinstance(entry, Setting)
+        if isinstance(entry.value, SecretRef):
+            return {"secret": entry.value.describe()}
+        return {"value": canonical(entry.name, entry.value)}
+
+    async def create(self, client: MispClient, entry: Entry, names: Names) -> LiveObject:
+        assert isinstance(entry, Setting)
+        return await self.write(client, entry, names)
+
+    async def update(self, client: MispClient, entry: Entry, live: LiveObject,
+                     changed: Mapping[str, object], names: Names) -> LiveObject:
+        assert isinstance(entry, Setting)
+        return await self.write(client, entry, names)
+
+    async def write(self, client: MispClient, entry: Setting, names: Names) -> LiveObject:
+        value = names.secret(entry.value) if isinstance(entry.value, SecretRef) else entry.value
+        path = f"/servers/serverSettingsEdit/{entry.name}"
+        try:
+            await client.post(path, {"value": value})
+        except Rejected as exc:
+            if exc.status != 403:
+                raise
+            await client.post(path, {"value": value, "force": True})  # refused by MISP's test: insist
+        if isinstance(entry.value, SecretRef):
+            return LiveObject(key=entry.name, id=entry.name, fields={})
+        stored = await client.get(f"/servers/getSetting/{entry.name}")
+        live = self.parse({"setting": entry.name, "value": stored.get("value")}, names)
+        assert live is not None
+        if live.fields["value"] != canonical(entry.name, entry.value):
+            raise MispError(f"MISP stored {live.fields['value']!r} for {entry.name} instead of "
+                            f"{canonical(entry.name, entry.value)!r}")
+        return live
+
+    async def delete(self, client: MispClient, live: LiveObject, names: Names) -> None:
+        raise AssertionError("settings are never deleted")
+
+
+KIND = Kind(name="settings", model=Setting, key=lambda e: e.name, singleton_map=True, deletable=False,
+            adapter=SettingAdapter())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
 from reconciler.kinds._misp import as_bool, as_int, as_text, rows, stated, unwrap
@@ -32,11 +32,17 @@ class Delivery(BaseModel):
     gpg_to_user: str
 
 
+# MISP's own e-mail rule (reference §3): permissive local part, a domain of [a-z0-9_.-] with no TLD needed,
+# so MISP's default admin@admin.test is valid.
+EMAIL_PATTERN = (r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                 r"@[A-Za-z0-9_.-]*[A-Za-z0-9]$")
+
+
 class User(Entry):
     SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset({"password"})
     CREATE_ONLY: ClassVar[frozenset[str]] = frozenset({"password", "notify", "deliver"})
 
-    email: EmailStr
+    email: Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=255)]
     org: Annotated[str, Field(min_length=1)]
     role: Annotated[str | None, Field(min_length=1)] = None
     nids_sid: Annotated[int | None, Field(ge=0, le=2**31 - 1)] = None

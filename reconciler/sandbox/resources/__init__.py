@@ -22,6 +22,8 @@ MODULE_NAMES = (
     "organisations",
     "roles",
     "users",
+    "tags",
+    "settings",
 )
 
 

@@ -1,0 +1,179 @@
+"""Plan and apply against the sandbox through the real client: convergence, exact drift, MISP's quirks."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.plans.change import Action
+from tests.engine.helpers import Workspace
+
+ROOT = Path(__file__).parents[2]
+
+IDENTITY = """
+organisations:
+  - {name: Alpha CERT, uuid: 11111111-2222-4333-8444-555555555555, local: true, sector: Government}
+  - {name: Beta Bank, local: false, nationality: Belgium}
+roles:
+  - {name: Analyst, permission: publish, perms: [tagger, sighting]}
+users:
+  - {email: Ana@Alpha.example.org, org: Alpha CERT, role: Analyst, nids_sid: 4100001}
+  - {email: bob@beta.example.org, org: Beta Bank, role: User, disabled: true}
+tags:
+  - {name: "alpha:internal", colour: "#112233", exportable: false}
+"""
+
+
+def summary(ws: Workspace) -> list[tuple[str, str, str]]:
+    return [(c.action.value, c.kind, c.key) for c in ws.plan().plan.actionable]
+
+
+def fields_of(ws: Workspace) -> list[tuple[str, str, Any, Any]]:
+    return [(c.key, f.path, f.before, f.after) for c in ws.plan().plan.actionable for f in c.fields]
+
+
+async def call(ws: Workspace, method: str, path: str, body: Any = None) -> Any:
+    async with ws.misp() as misp:
+        response = await misp.request(method, path, json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+async def find_id(ws: Workspace, path: str, wrapper: str, field: str, value: str) -> str:
+    rows = await call(ws, "GET", path)
+    rows = rows[wrapper] if isinstance(rows, dict) else [r[wrapper] for r in rows]
+    return next(str(r["id"]) for r in rows if str(r[field]).lower() == value.lower())
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    workspace = Workspace(tmp_path)
+    workspace.write("identity.yaml", IDENTITY)
+    return workspace
+
+
+def test_apply_then_plan_is_empty(ws: Workspace) -> None:
+    assert ("create", "users", "ana@alpha.example.org") in summary(ws)
+    applied = ws.apply()
+    assert applied.result is not None and applied.result.ok
+    assert ws.plan().plan.is_empty()
+
+
+def test_training_example_converges(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    shutil.copytree(ROOT / "examples" / "training", ws.manifests)
+    applied = ws.apply()
+    assert applied.result is not None and applied.result.ok, [o.error for o in applied.result.outcomes]
+    assert ws.plan().plan.is_empty()
+
+
+def test_a_change_made_in_misp_shows_as_exactly_that_field(ws: Workspace) -> None:
+    ws.apply()
+    user_id = asyncio.run(find_id(ws, "/admin/users/index", "User", "email", "ana@alpha.example.org"))
+    asyncio.run(call(ws, "POST", f"/admin/users/edit/{user_id}", {"nids_sid": "4999999", "autoalert": True}))
+    # autoalert is not stated in the manifest: not managed, so not shown.
+    assert fields_of(ws) == [("ana@alpha.example.org", "nids_sid", 4999999, 4100001)]
+    ws.apply()
+    assert ws.plan().plan.is_empty()
+
+
+def test_role_update_always_sends_permission(ws: Workspace) -> None:
+    """MISP demotes a role to read-only when an edit omits `permission` (roles--crud)."""
+    ws.apply()
+    ws.write("identity.yaml", IDENTITY.replace("perms: [tagger, sighting]", "perms: [tagger]"))
+    assert fields_of(ws) == [("Analyst", "perms", ["sighting", "tagger"], ["tagger"])]
+    ws.apply()
+    assert ws.plan().plan.is_empty()  # still `publish`: the edit carried permission
+
+
+def test_tag_update_sends_the_whole_tag(ws: Workspace) -> None:
+    """MISP resets omitted fields on a tag edit (tags--crud): changing the colour must keep exportable."""
+    ws.apply()
+    ws.write("identity.yaml", IDENTITY.replace("#112233", "#445566"))
+    assert fields_of(ws) == [("alpha:internal", "colour", "#112233", "#445566")]
+    ws.apply()
+    assert ws.plan().plan.is_empty()
+
+
+def test_renamed_organisation_is_matched_by_uuid(ws: Workspace) -> None:
+    ws.apply()
+    ws.write("identity.yaml", IDENTITY.replace("name: Alpha CERT", "name: Alpha CSIRT")
+             .replace("org: Alpha CERT", "org: Alpha CSIRT"))
+    changes = ws.plan().plan.actionable
+    assert [(c.action, c.key, [f.path for f in c.fields]) for c in changes] == [
+        (Action.UPDATE, "Alpha CSIRT", ["name"])]
+
+
+def test_prune_deletes_only_what_the_tool_created(ws: Workspace) -> None:
+    ws.apply()
+    asyncio.run(call(ws, "POST", "/admin/organisations/add", {"name": "Made By Hand"}))
+    ws.write("identity.yaml", IDENTITY.replace("  - {email: bob@beta.example.org, org: Beta Bank, role: User, "
+                                               "disabled: true}\n", ""))
+    assert summary(ws) == [("delete", "users", "bob@beta.example.org")]
+
+
+def test_protect_keeps_an_owned_object(ws: Workspace) -> None:
+    ws.apply()
+    ws.write("identity.yaml", IDENTITY.replace("  - {name: \"alpha:internal\", colour: \"#112233\", exportable: "
+                                               "false}\n", ""))
+    ws.write("policy.yaml", "policy: {protect: {tags: ['alpha:internal']}}\n")
+    assert summary(ws) == []
+
+
+def test_max_deletes_refuses_a_larger_plan(ws: Workspace) -> None:
+    ws.apply()
+    ws.write("identity.yaml", "organisations: []\n")
+    ws.write("policy.yaml", "policy: {max_deletes: 1}\n")
+    planned = ws.plan()
+    assert [d.code for d in planned.diagnostics] == ["too-many-deletes"]
+    assert len(ws.plan(allow_deletes=10).plan.actionable) == 6  # 2 orgs, 1 role, 2 users, 1 tag
+
+
+def test_deleting_the_tools_own_user_is_refused(ws: Workspace) -> None:
+    ws.write("admin.yaml", "users:\n  - {email: admin@admin.test, org: ORGNAME, role: admin}\n")
+    ws.apply()
+    ws.write("admin.yaml", "policy: {authoritative: [users]}\n")
+    planned = ws.plan()
+    assert "self-lockout" in [d.code for d in planned.diagnostics]
+    applied = ws.apply()
+    assert applied.result is None  # refused before any write
+
+
+def test_unresolved_reference_is_an_error_naming_the_place(ws: Workspace) -> None:
+    ws.write("more.yaml", "users:\n  - {email: x@example.org, org: Nowhere Org, role: User}\n")
+    planned = ws.plan()
+    [diag] = [d for d in planned.diagnostics if d.code == "unresolved-reference"]
+    assert diag.subject is not None and diag.subject.file.name == "more.yaml" and diag.subject.line == 2
+    assert "Nowhere Org" in diag.message
+
+
+def test_reading_costs_one_request_per_kind(ws: Workspace) -> None:
+    ws.apply()
+    from reconciler.engine import run
+
+    desired = ws.load()
+    client = run.client_for(desired, ws.options())
+
+    async def count() -> int:
+        async with client:
+            state = run.open_state(desired, ws.options())
+            await run.make_plan(desired, client, state, ws.options())
+            return client.stats.requests
+
+    # organisations, roles, users, tags + users/view/me + getVersion
+    assert asyncio.run(count()) == 6
+
+
+def test_a_second_apply_waits_for_nothing_when_lock_is_free_and_is_refused_when_held(ws: Workspace) -> None:
+    from reconciler.engine import run
+    from reconciler.state import LockHeld
+
+    desired = ws.load()
+    state = run.open_state(desired, ws.options())
+    with state.lock("sandbox", who="someone", host="another-host", pid=1), pytest.raises(LockHeld) as refused:
+        ws.apply()
+    assert "someone@another-host" in str(refused.value)
