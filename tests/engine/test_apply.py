@@ -177,3 +177,29 @@ def test_a_second_apply_waits_for_nothing_when_lock_is_free_and_is_refused_when_
     with state.lock("sandbox", who="someone", host="another-host", pid=1), pytest.raises(LockHeld) as refused:
         ws.apply()
     assert "someone@another-host" in str(refused.value)
+
+
+def test_taxonomy_tag_selection_uses_addtag_and_disabletag(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    ws.write("tax.yaml", """
+taxonomies:
+  - {namespace: PAP, enabled: true, tags: ["PAP:RED", "PAP:AMBER"]}
+""")
+    ws.apply()
+    assert ws.plan().plan.is_empty()
+    ws.write("tax.yaml", """
+taxonomies:
+  - {namespace: PAP, enabled: true, tags: ["PAP:AMBER", "PAP:GREEN"]}
+""")
+    assert fields_of(ws) == [("PAP", "tags", ["PAP:AMBER", "PAP:RED"], ["PAP:AMBER", "PAP:GREEN"])]
+    ws.apply()
+    assert ws.plan().plan.is_empty()
+
+
+def test_a_setting_changed_in_misp_is_drift_of_exactly_that_setting(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    ws.write("settings.yaml", "settings:\n  MISP.welcome_text_top: Hello\n  MISP.disable_emailing: true\n")
+    ws.apply()
+    assert ws.plan().plan.is_empty()  # disable_emailing needed `force`: MISP's test refuses it otherwise
+    asyncio.run(call(ws, "POST", "/servers/serverSettingsEdit/MISP.welcome_text_top", {"value": "Changed"}))
+    assert fields_of(ws) == [("MISP.welcome_text_top", "value", "Changed", "Hello")]

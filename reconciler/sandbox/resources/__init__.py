@@ -24,6 +24,7 @@ MODULE_NAMES = (
     "users",
     "tags",
     "settings",
+    "taxonomies",
 )
 
 

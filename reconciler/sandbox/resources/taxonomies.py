@@ -1,0 +1,194 @@
+"""Taxonomies (transcripts taxonomies--*, reference identity §8), from MISP's library as pytaxonomies ships it.
+
+Rows are created on the first taxonomy request, all disabled, in namespace order: loading the library costs a
+fifth of a second, which sandboxes that never touch taxonomies do not pay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+from typing import Any
+
+from starlette.responses import Response
+
+from reconciler.sandbox.http import Ctx, misp_error, misp_json, route, validation_error
+from reconciler.sandbox.store import Row, Store
+
+LOADED = "taxonomies.loaded"
+
+
+@cache
+def library() -> dict[str, Any]:
+    from pytaxonomies.api import Taxonomies
+
+    return {t.name: t for t in sorted(Taxonomies().values(), key=lambda t: t.name.lower())}
+
+
+def entries_of(namespace: str) -> list[dict[str, Any]]:
+    """Every tag of a taxonomy: `ns:predicate="value"` per entry, `ns:predicate` for a bare predicate."""
+    taxonomy = library()[namespace]
+    result = []
+    for predicate in taxonomy.predicates.values():
+        if predicate.entries:
+            for entry in predicate.entries.values():
+                result.append({"tag": f'{namespace}:{predicate.predicate}="{entry.value}"',
+                               "expanded": entry.expanded or entry.value,
+                               "colour": entry.colour or predicate.colour,
+                               "numerical_value": entry.numerical_value})
+        else:
+            result.append({"tag": f"{namespace}:{predicate.predicate}",
+                           "expanded": predicate.expanded or predicate.predicate, "colour": predicate.colour,
+                           "numerical_value": predicate.numerical_value})
+    return result
+
+
+def ensure_loaded(store: Store) -> None:
+    if store.first("sandbox_settings", name=LOADED) is not None:
+        return
+    store.insert_many("taxonomies", [{
+        "namespace": t.name, "description": t.description, "version": str(t.version), "enabled": 0,
+        "exclusive": int(bool(t.exclusive)), "required": 0, "highlighted": 0} for t in library().values()])
+    store.insert("sandbox_settings", {"name": LOADED, "value": "true"})
+
+
+def taxonomy_json(row: Row) -> dict[str, Any]:
+    return {"id": str(row["id"]), "namespace": row["namespace"], "description": row["description"],
+            "version": row["version"], "enabled": bool(row["enabled"]), "exclusive": bool(row["exclusive"]),
+            "required": bool(row["required"]), "highlighted": bool(row["highlighted"])}
+
+
+def find(ctx: Ctx, ident: str) -> Row | None:
+    ensure_loaded(ctx.store)
+    if ident.isdigit():
+        return ctx.store.get("taxonomies", int(ident))
+    return ctx.store.first("taxonomies", namespace=ident)
+
+
+def colour_of(entry: dict[str, Any], namespace: str) -> str:
+    if entry.get("colour"):
+        return str(entry["colour"]).lower()
+    return "#" + hashlib.md5(namespace.encode()).hexdigest()[:6]
+
+
+@route("/taxonomies/index", access="user")
+def index(ctx: Ctx) -> Response:
+    ensure_loaded(ctx.store)
+    rows = ctx.store.all("taxonomies")
+    if "enabled" in ctx.named:
+        wanted = ctx.named["enabled"] == "1"
+        rows = [r for r in rows if bool(r["enabled"]) == wanted]
+    tags = {t["name"]: t for t in ctx.store.all("tags")}
+    body = []
+    for row in rows:
+        names = [e["tag"] for e in entries_of(row["namespace"])]
+        current = sum(1 for n in names if n in tags and not tags[n]["hide_tag"])
+        body.append({"Taxonomy": taxonomy_json(row), "total_count": len(names), "current_count": current})
+    return misp_json(body)
+
+
+@route("/taxonomies/view", access="user")
+def view(ctx: Ctx) -> Response:
+    row = find(ctx, ctx.args[0]) if ctx.args else None
+    if row is None:
+        raise ctx.not_found("Taxonomy not found.")
+    from reconciler.sandbox.resources.tags import tag_json
+
+    tags = {t["name"]: t for t in ctx.store.all("tags")}
+    entries = []
+    for entry in entries_of(row["namespace"]):
+        existing = tags.get(entry["tag"])
+        entries.append({"tag": entry["tag"], "expanded": entry["expanded"], "colour": colour_of(entry, row["namespace"]),
+                        "existing_tag": {"Tag": tag_json(existing)} if existing else False})
+    return misp_json({"Taxonomy": taxonomy_json(row), "entries": entries})
+
+
+def toggle(ctx: Ctx, enabled: bool) -> Response:
+    row = find(ctx, ctx.args[0]) if ctx.args and ctx.args[0].isdigit() else None
+    if row is None:
+        raise validation_error("Could not update Taxonomy", ctx.url, "Invalid taxonomy.")
+    if not enabled:  # disabling hides every existing tag of the taxonomy first (reference §8)
+        for entry in entries_of(row["namespace"]):
+            tag = ctx.store.first("tags", name=entry["tag"])
+            if tag is not None:
+                ctx.store.update("tags", tag["id"], {"hide_tag": 1})
+    ctx.store.update("taxonomies", row["id"], {"enabled": int(enabled)})
+    word = "enabled" if enabled else "disabled"
+    ctx.log("Taxonomy", row["id"], "enable" if enabled else "disable", f"Taxonomy ({row['id']}): {row['namespace']}")
+    return misp_json({"saved": True, "success": True, "name": f"Taxonomy {word}", "message": f"Taxonomy {word}",
+                      "url": ctx.url, "id": str(row["id"])})
+
+
+@route("/taxonomies/enable", methods=("POST",))
+def enable(ctx: Ctx) -> Response:
+    return toggle(ctx, True)
+
+
+@route("/taxonomies/disable", methods=("POST",))
+def disable(ctx: Ctx) -> Response:
+    return toggle(ctx, False)
+
+
+def selection(ctx: Ctx) -> tuple[Row, list[str] | None]:
+    """The taxonomy and the tag names a body selects: `nameList` must be a JSON *string* (a list → 500)."""
+    body = ctx.json() or {}
+    data = body.get("Taxonomy") or body.get("Tag") or {} if isinstance(body, dict) else {}
+    ident = ctx.args[0] if ctx.args else str(data.get("taxonomy_id", ""))
+    row = find(ctx, ident) if ident else None
+    if row is None:
+        raise validation_error("The tag(s) could not be saved.", ctx.url,
+                               "The tag(s) could not be saved. Invalid Taxonomy")
+    if "nameList" in data:
+        if not isinstance(data["nameList"], str):
+            raise misp_error(500, "An Internal Error Has Occurred.", ctx.url)
+        return row, list(json.loads(data["nameList"]))
+    if "name" in data:
+        return row, [str(data["name"])]
+    return row, None
+
+
+@route("/taxonomies/addTag", methods=("POST",))
+def add_tag(ctx: Ctx) -> Response:
+    row, names = selection(ctx)
+    for entry in entries_of(row["namespace"]):
+        if names is not None and entry["tag"] not in names:
+            continue
+        values = {"colour": colour_of(entry, row["namespace"]), "hide_tag": 0,
+                  "numerical_value": entry["numerical_value"]}
+        tag = ctx.store.first("tags", name=entry["tag"])
+        if tag is None:
+            ctx.store.insert("tags", {"name": entry["tag"], "exportable": 1, "org_id": 0, "user_id": 0,
+                                      "local_only": 0, "is_galaxy": 0, "is_custom_galaxy": 0, **values})
+        else:
+            ctx.store.update("tags", tag["id"], values)
+    body: dict[str, Any] = {"saved": True, "success": True, "name": "The tag(s) has been saved.",
+                            "message": "The tag(s) has been saved.", "url": ctx.url}
+    if ctx.args:
+        body["id"] = ctx.args[0]
+    return misp_json(body)
+
+
+@route("/taxonomies/disableTag", methods=("POST",))
+def disable_tag(ctx: Ctx) -> Response:
+    row, names = selection(ctx)
+    for entry in entries_of(row["namespace"]):
+        if names is None or entry["tag"] in names:
+            tag = ctx.store.first("tags", name=entry["tag"])
+            if tag is not None:
+                ctx.store.update("tags", tag["id"], {"hide_tag": 1})
+    # A browser-style redirect, not JSON (reference §8).
+    return Response("", status_code=302, headers={"location": f"{ctx.app_state.base_url}/taxonomies/view/{row['id']}",
+                                                  "content-type": "text/html; charset=UTF-8"})
+
+
+@route("/taxonomies/toggleRequired", methods=("POST",))
+def toggle_required(ctx: Ctx) -> Response:
+    row = find(ctx, ctx.args[0]) if ctx.args and ctx.args[0].isdigit() else None
+    body = ctx.json() or {}
+    data = body.get("Taxonomy") if isinstance(body, dict) else None
+    if row is None or not isinstance(data, dict):  # the wrapper is mandatory (reference §8)
+        raise validation_error("Invalid Taxonomy", ctx.url, "Invalid Taxonomy")
+    ctx.store.update("taxonomies", row["id"], {"required": int(bool(data.get("required")))})
+    return misp_json({"saved": True, "success": True, "name": "Taxonomy toggleRequireded",
+                      "message": "Taxonomy toggleRequireded", "url": ctx.url, "id": str(row["id"])})
