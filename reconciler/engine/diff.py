@@ -212,10 +212,8 @@ def references(kind: Kind, entry: Entry) -> Iterator[tuple[str, str, str]]:
     """
     for path, ref_kind in kind.refs.items():
         for value in values_at(entry, path.split("[].")):
-            if isinstance(value, str):
-                yield path, ref_kind, value
-            elif isinstance(value, list):
-                yield from ((path, ref_kind, v) for v in value if isinstance(v, str))
+            written = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+            yield from ((path, ref_kind, v) for v in written if isinstance(v, str) and v not in kind.builtin_refs)
 
 
 def values_at(obj: Any, parts: list[str]) -> Iterator[Any]:

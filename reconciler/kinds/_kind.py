@@ -115,6 +115,8 @@ class Kind:
     key_fields: tuple[str, ...] = ("name",)
     # Entries may be written as a bare scalar, which fills this field (`allowedlist: [/regex/]`).
     scalar_field: str | None = None
+    # Reference values that name something built in, never an object to resolve (`server: local`).
+    builtin_refs: frozenset[str] = frozenset()
     # False for what MISP cannot delete (a setting only changes value): never planned for deletion.
     deletable: bool = True
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.plans.change import UNSET as UNSET_VALUE
 from reconciler.plans.change import Action
 from tests.engine.helpers import Workspace
 
@@ -203,3 +204,34 @@ def test_a_setting_changed_in_misp_is_drift_of_exactly_that_setting(tmp_path: Pa
     assert ws.plan().plan.is_empty()  # disable_emailing needed `force`: MISP's test refuses it otherwise
     asyncio.run(call(ws, "POST", "/servers/serverSettingsEdit/MISP.welcome_text_top", {"value": "Changed"}))
     assert fields_of(ws) == [("MISP.welcome_text_top", "value", "Changed", "Hello")]
+
+
+SHARING = """
+organisations:
+  - {name: Alpha CERT, local: true}
+  - {name: Beta Bank, local: false}
+  - {name: Gamma Gov, local: false}
+sharing_groups:
+  - name: Community
+    uuid: 9a1f4c4e-8c55-4b2a-9c1e-2d1f3b0c1a11
+    releasability: Members only
+    organisations:
+      - {org: Alpha CERT, extend: true}
+      - {org: Beta Bank}
+"""
+
+
+def test_sharing_group_members_change_through_add_and_remove(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    ws.write("sg.yaml", SHARING)
+    ws.apply()
+    assert ws.plan().plan.is_empty()
+    ws.write("sg.yaml", SHARING.replace("{org: Alpha CERT, extend: true}", "{org: Alpha CERT}")
+             .replace("{org: Beta Bank}", "{org: Gamma Gov}"))
+    assert fields_of(ws) == [
+        ("Community", 'organisations["Alpha CERT"]["extend"]', True, False),
+        ("Community", 'organisations["Beta Bank"]', {"extend": False}, UNSET_VALUE),
+        ("Community", 'organisations["Gamma Gov"]', UNSET_VALUE, {"extend": False}),
+    ]
+    ws.apply()
+    assert ws.plan().plan.is_empty()

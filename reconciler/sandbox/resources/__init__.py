@@ -25,6 +25,7 @@ MODULE_NAMES = (
     "tags",
     "settings",
     "taxonomies",
+    "sharing_groups",
 )
 
 

@@ -1,0 +1,254 @@
+"""Sharing groups (transcripts sharing_groups--*, reference identity §6): capture semantics on add, members
+through addOrg/removeOrg, server 0 meaning this instance."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from starlette.responses import Response
+
+from reconciler.sandbox.http import Ctx, misp_error, misp_json, new_uuid, now_text, route, validation_error
+from reconciler.sandbox.resources.organisations import UUID_RE, find_org, org_json
+from reconciler.sandbox.store import Row
+
+NOT_VISIBLE = "Sharing group doesn&#039;t exist or you do not have permission to access it."
+
+
+def sg_json(row: Row) -> dict[str, Any]:
+    return {"id": str(row["id"]), "name": row["name"], "releasability": row["releasability"] or "",
+            "description": row["description"] or "", "uuid": row["uuid"], "organisation_uuid": row["organisation_uuid"],
+            "org_id": str(row["org_id"]), "sync_user_id": str(row["sync_user_id"]), "active": bool(row["active"]),
+            "created": row["created"], "modified": row["modified"], "local": bool(row["local"]),
+            "roaming": bool(row["roaming"])}
+
+
+def short_org(row: Row | None) -> dict[str, Any]:
+    return {"id": str(row["id"]), "name": row["name"], "uuid": row["uuid"]} if row else {}
+
+
+def members(ctx: Ctx, sg: Row) -> list[dict[str, Any]]:
+    return [{"id": str(m["id"]), "sharing_group_id": str(sg["id"]), "org_id": str(m["org_id"]),
+             "extend": bool(m["extend"]), "Organisation": short_org(ctx.store.get("organisations", m["org_id"]))}
+            for m in ctx.store.find("sharing_group_orgs", sharing_group_id=sg["id"])]
+
+
+def servers(ctx: Ctx, sg: Row, *, nested: bool) -> list[dict[str, Any]]:
+    result = []
+    for s in ctx.store.find("sharing_group_servers", sharing_group_id=sg["id"]):
+        row: dict[str, Any] = {"id": str(s["id"]), "sharing_group_id": str(sg["id"]), "server_id": str(s["server_id"]),
+                               "all_orgs": bool(s["all_orgs"])}
+        server = ctx.store.get("servers", s["server_id"]) if s["server_id"] else None
+        if nested and server is not None:
+            row["Server"] = {"id": str(server["id"]), "name": server["name"], "url": server["url"]}
+        result.append(row)
+    return result
+
+
+def answer(ctx: Ctx, sg: Row) -> dict[str, Any]:
+    return {"SharingGroup": sg_json(sg), "SharingGroupOrg": members(ctx, sg),
+            "SharingGroupServer": servers(ctx, sg, nested=True),
+            "Organisation": short_org(ctx.store.get("organisations", sg["org_id"]))}
+
+
+def find_sg(ctx: Ctx, ident: str) -> Row | None:
+    if ident.isdigit():
+        return ctx.store.get("sharing_groups", int(ident))
+    return ctx.store.first("sharing_groups", uuid=ident.lower()) if UUID_RE.match(ident) else None
+
+
+def visible(ctx: Ctx, sg: Row) -> bool:
+    if ctx.is_site_admin:
+        return True
+    assert ctx.user is not None
+    member = ctx.store.first("sharing_group_orgs", sharing_group_id=sg["id"], org_id=ctx.user["org_id"])
+    everyone = ctx.store.first("sharing_group_servers", sharing_group_id=sg["id"], server_id=0, all_orgs=1)
+    return member is not None or everyone is not None
+
+
+@route("/sharing_groups/index", access="user")
+def index(ctx: Ctx) -> Response:
+    inactive = bool(ctx.args) and ctx.args[0] == "true"
+    body = []
+    for sg in ctx.store.all("sharing_groups"):
+        if bool(sg["active"]) == inactive or not visible(ctx, sg):
+            continue
+        listed = {k: v for k, v in sg_json(sg).items() if k in ("id", "uuid", "name", "description", "releasability",
+                                                                 "local", "active", "roaming")}
+        listed["org_count"] = str(ctx.store.count("sharing_group_orgs", sharing_group_id=sg["id"]))
+        rows = [{"all_orgs": s["all_orgs"], "server_id": s["server_id"], "sharing_group_id": s["sharing_group_id"],
+                 "Server": s.get("Server", [])} for s in servers(ctx, sg, nested=True)]
+        body.append({"SharingGroup": listed, "Organisation": short_org(ctx.store.get("organisations", sg["org_id"])),
+                     "SharingGroupOrg": members(ctx, sg), "SharingGroupServer": rows,
+                     "editable": True, "deletable": True})
+    return misp_json({"response": body})
+
+
+@route("/sharing_groups/view", access="user")
+def view(ctx: Ctx) -> Response:
+    sg = find_sg(ctx, ctx.args[0]) if ctx.args else None
+    if sg is None or not visible(ctx, sg):
+        raise misp_error(405, NOT_VISIBLE, ctx.url)
+    owner = ctx.store.get("organisations", sg["org_id"])
+    body = answer(ctx, sg)
+    body["SharingGroup"].update({"sync_org_name": owner["name"] if owner else "", "sync_org": short_org(owner)})
+    body["Organisation"] = org_json(owner) if owner else {}
+    return misp_json(body)
+
+
+def capture_org(ctx: Ctx, entry: dict[str, Any]) -> Row:
+    """A member by uuid, else by name; an unknown one is created as an external organisation."""
+    nested = entry.get("Organisation")
+    org: dict[str, Any] = nested if isinstance(nested, dict) else entry
+    uuid = str(org.get("uuid") or "").lower()
+    row = ctx.store.first("organisations", uuid=uuid) if uuid else None
+    if row is None and org.get("name"):
+        row = ctx.store.find_ci("organisations", "name", str(org["name"]))
+    if row is None:
+        now = now_text()
+        row = ctx.store.insert("organisations", {"name": org.get("name") or uuid, "uuid": uuid or new_uuid(),
+                                                 "local": 0, "date_created": now, "date_modified": now,
+                                                 "created_by": ctx.user["id"] if ctx.user else 0})
+    return row
+
+
+def set_members(ctx: Ctx, sg: Row, data: dict[str, Any]) -> None:
+    for entry in data.get("SharingGroupOrg") or []:
+        org = capture_org(ctx, entry)
+        extend = int(bool(entry.get("extend")))
+        existing = ctx.store.first("sharing_group_orgs", sharing_group_id=sg["id"], org_id=org["id"])
+        if existing is None:
+            ctx.store.insert("sharing_group_orgs", {"sharing_group_id": sg["id"], "org_id": org["id"], "extend": extend})
+        else:
+            ctx.store.update("sharing_group_orgs", existing["id"], {"extend": extend})
+
+
+def set_servers(ctx: Ctx, sg: Row, data: dict[str, Any]) -> None:
+    """Servers by url; MISP.baseurl means this instance (server 0); an unknown url is dropped silently."""
+    from reconciler.sandbox.resources.settings import current
+
+    baseurl = str(current(ctx.store, "MISP.baseurl") or ctx.app_state.base_url).rstrip("/")
+    for entry in data.get("SharingGroupServer") or []:
+        server = entry.get("Server") if isinstance(entry.get("Server"), dict) else entry
+        url = str(server.get("url", "")).rstrip("/")
+        known = next((s for s in ctx.store.all("servers") if str(s["url"]).rstrip("/") == url), None)
+        server_id = 0 if url == baseurl else known["id"] if known else None
+        if server_id is None:
+            continue
+        all_orgs = int(bool(server.get("all_orgs", entry.get("all_orgs"))))
+        existing = ctx.store.first("sharing_group_servers", sharing_group_id=sg["id"], server_id=server_id)
+        if existing is None:
+            ctx.store.insert("sharing_group_servers", {"sharing_group_id": sg["id"], "server_id": server_id,
+                                                       "all_orgs": all_orgs})
+        else:
+            ctx.store.update("sharing_group_servers", existing["id"], {"all_orgs": all_orgs})
+
+
+@route("/sharing_groups/add", methods=("POST",), access="user")
+def add(ctx: Ctx) -> Response:
+    if not (ctx.is_site_admin or ctx.perm("perm_sharing_group")):
+        raise validation_error("Could not add SharingGroup", ctx.url, "Could not save sharing group.")
+    data = ctx.data("SharingGroup")
+    for key in ("SharingGroupOrg", "SharingGroupServer"):
+        if key in (ctx.json() or {}):
+            data[key] = ctx.json()[key]
+    uuid = str(data.get("uuid") or "").lower()
+    existing = ctx.store.first("sharing_groups", uuid=uuid) if uuid else None
+    if existing is not None:  # an existing uuid turns the add into an edit (reference §6.2)
+        return apply_edit(ctx, existing, data)
+    name = str(data.get("name") or "").strip()
+    if not name:
+        raise validation_error("Could not add SharingGroup", ctx.url, "Could not save sharing group.")
+    if any(s["name"].lower() == name.lower() for s in ctx.store.all("sharing_groups")):
+        name = f"{name}_{random.randint(0, 9999)}"  # MISP renames a clashing name silently (reference §6)
+    assert ctx.user is not None
+    owner = ctx.store.get("organisations", ctx.user["org_id"])
+    now = now_text()
+    sg = ctx.store.insert("sharing_groups", {
+        "name": name, "releasability": data.get("releasability") or "", "description": data.get("description") or "",
+        "uuid": uuid or new_uuid(), "organisation_uuid": owner["uuid"] if owner else "", "org_id": ctx.user["org_id"],
+        "sync_user_id": ctx.user["id"], "active": int(data.get("active", True) not in (False, 0, "0")),
+        "created": now, "modified": now, "local": 0, "roaming": int(bool(data.get("roaming")))})
+    set_members(ctx, sg, data)
+    if not sg["roaming"] and not data.get("SharingGroupServer"):
+        ctx.store.insert("sharing_group_servers", {"sharing_group_id": sg["id"], "server_id": 0, "all_orgs": 0})
+    set_servers(ctx, sg, data)
+    ctx.log("SharingGroup", sg["id"], "add", f"SharingGroup ({sg['id']}): {sg['name']}")
+    return misp_json(answer(ctx, sg))
+
+
+def apply_edit(ctx: Ctx, sg: Row, data: dict[str, Any]) -> Response:
+    values: dict[str, Any] = {k: data[k] for k in ("name", "releasability", "description") if k in data}
+    if "roaming" in data:
+        values["roaming"] = int(bool(data["roaming"]))  # `active` cannot change through the API (reference §6.3)
+    updated = ctx.store.update("sharing_groups", sg["id"], {**values, "modified": now_text()})
+    set_members(ctx, updated, data)
+    set_servers(ctx, updated, data)
+    ctx.log("SharingGroup", sg["id"], "edit", f"SharingGroup ({sg['id']}): {updated['name']}")
+    return misp_json(answer(ctx, updated))
+
+
+@route("/sharing_groups/edit", methods=("POST",), access="user", wrong_method=None)
+def edit(ctx: Ctx) -> Response:
+    sg = find_sg(ctx, ctx.args[0]) if ctx.args else None
+    if sg is None:
+        raise ctx.not_found("Invalid sharing group.")
+    if ctx.method != "POST":
+        return misp_json({"name": "/sharing_groups/edit API description", "url": "/sharing_groups/edit"})
+    if not ctx.is_site_admin:
+        raise misp_error(405, "Action not allowed.", ctx.url)
+    data = ctx.data("SharingGroup")
+    return apply_edit(ctx, sg, data)
+
+
+@route("/sharing_groups/delete", methods=("POST", "DELETE"), access="user")
+def delete(ctx: Ctx) -> Response:
+    sg = find_sg(ctx, ctx.args[0]) if ctx.args else None
+    if sg is None or not (ctx.is_site_admin or (ctx.user and sg["org_id"] == ctx.user["org_id"])):
+        raise misp_error(405, "Action not allowed.", ctx.url)
+    ctx.store.delete("sharing_group_orgs", sharing_group_id=sg["id"])
+    ctx.store.delete("sharing_group_servers", sharing_group_id=sg["id"])
+    ctx.store.delete("sharing_groups", id=sg["id"])
+    ctx.log("SharingGroup", sg["id"], "delete", f"SharingGroup ({sg['id']}): {sg['name']}")
+    return misp_json({"saved": True, "success": True, "name": "SharingGroup deleted", "message": "SharingGroup deleted",
+                      "url": f"/sharing_groups/delete/{ctx.args[0]}", "id": str(sg["id"])})
+
+
+def member_target(ctx: Ctx) -> tuple[Row, Row, dict[str, Any]]:
+    body = ctx.json() if ctx.body_bytes.strip() else {}
+    body = body if isinstance(body, dict) else {}
+    sg_ident = ctx.args[0] if ctx.args else str(body.get("sg_id") or body.get("sg_uuid") or body.get("id") or "")
+    sg = find_sg(ctx, sg_ident) if sg_ident else None
+    if sg is None or not ctx.is_site_admin:
+        raise misp_error(405, "Invalid sharing group or no editing rights.", ctx.url)
+    org_ident = ctx.args[1] if len(ctx.args) > 1 else str(body.get("org_id") or body.get("org_uuid")
+                                                          or body.get("org_name") or "")
+    org = find_org(ctx.store, org_ident) if org_ident else None
+    if org is None:
+        raise misp_error(405, "Invalid organisation.", ctx.url)
+    return sg, org, body
+
+
+@route("/sharing_groups/addOrg", methods=("POST",), access="user")
+def add_org(ctx: Ctx) -> Response:
+    sg, org, body = member_target(ctx)
+    if ctx.store.first("sharing_group_orgs", sharing_group_id=sg["id"], org_id=org["id"]) is not None:
+        raise validation_error("Could not add Organisation to SharingGroup", "/sharing_groups/addOrg",
+                               "Organisation is already in the sharing group.")
+    extend = ctx.args[2] if len(ctx.args) > 2 else body.get("extend", False)
+    ctx.store.insert("sharing_group_orgs", {"sharing_group_id": sg["id"], "org_id": org["id"],
+                                            "extend": int(extend not in (False, 0, "0", "", None, "false"))})
+    ctx.log("SharingGroup", sg["id"], "edit", f"SharingGroup ({sg['id']}): {sg['name']} org {org['name']} added")
+    return misp_json({"saved": True, "success": True, "name": "Organisation added to the sharing group.",
+                      "message": "Organisation added to the sharing group.", "url": "/sharing_groups/addOrg"})
+
+
+@route("/sharing_groups/removeOrg", methods=("POST",), access="user")
+def remove_org(ctx: Ctx) -> Response:
+    sg, org, _ = member_target(ctx)
+    if not ctx.store.delete("sharing_group_orgs", sharing_group_id=sg["id"], org_id=org["id"]):
+        raise validation_error("Could not remove Organisation from SharingGroup", "/sharing_groups/removeOrg",
+                               "Organisation is not in the sharing group.")
+    ctx.log("SharingGroup", sg["id"], "edit", f"SharingGroup ({sg['id']}): {sg['name']} org {org['name']} removed")
+    return misp_json({"saved": True, "success": True, "name": "Organisation removed from the sharing group.",
+                      "message": "Organisation removed from the sharing group.", "url": "/sharing_groups/removeOrg"})
