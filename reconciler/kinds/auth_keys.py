@@ -4,21 +4,38 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from typing import Annotated, ClassVar
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from reconciler.kinds._kind import Entry, Kind
+from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
+from reconciler.kinds._misp import as_bool, as_int, rows, sorted_set, unwrap
 from reconciler.model.fields import AsSet
+from reconciler.model.secrets import REDACTOR
+
+if TYPE_CHECKING:
+    from reconciler.backend.client import MispClient
 
 
 class KeySink(BaseModel):
-    """Where a created key is delivered: a GPG-encrypted file, a 0600 file, or the fleet hand-over."""
+    """Where a created key goes: a file only its owner can read (0600), or a file encrypted with GnuPG to a
+    recipient of the operator's keyring. Without a sink the key is never shown: MISP keeps only its hash."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    gpg_to: str | None = None
     file: str | None = None
-    fleet: str | None = None
+    gpg_file: str | None = None
+    recipient: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> KeySink:
+        if (self.file is None) == (self.gpg_file is None):
+            raise ValueError("deliver takes exactly one of file or gpg_file")
+        if self.gpg_file is not None and not self.recipient:
+            raise ValueError("gpg_file needs a recipient (a key in the operator's GnuPG keyring)")
+        return self
 
 
 class AuthKey(Entry):
@@ -51,5 +68,96 @@ class AuthKey(Entry):
         return value
 
 
+def deliver(sink: KeySink | None, key: str) -> None:
+    """Hand a new key to its sink. Without one it is dropped: never printed, never stored by us."""
+    REDACTOR.register(key)
+    if sink is None:
+        return
+    if sink.file is not None:
+        path = Path(sink.file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        os.chmod(path, 0o600)
+        return
+    import gnupg
+
+    assert sink.gpg_file is not None
+    encrypted = gnupg.GPG().encrypt(key, sink.recipient, always_trust=True)
+    if not encrypted.ok:
+        raise OSError(f"GnuPG could not encrypt the new key to {sink.recipient}: {encrypted.status}")
+    Path(sink.gpg_file).write_text(str(encrypted))
+
+
+class AuthKeyAdapter:
+    """Keys are matched by user and comment. A created key's clear value (authkey_raw) goes to the sink the
+    manifest names and nowhere else; `rotate: N` replaces the key when N changes (create new, delete old)."""
+
+    async def fetch(self, client: MispClient, declared: Mapping[str, Entry]) -> Sequence[Mapping[str, Any]]:
+        return rows(await client.get("/auth_keys/index"), "AuthKey")
+
+    def parse(self, raw: Mapping[str, Any], names: Names) -> LiveObject | None:
+        key = unwrap(raw, "AuthKey")
+        email = str((raw.get("User") or {}).get("email") or names.key_of("users", str(key.get("user_id"))) or "")
+        allowed = key.get("allowed_ips")
+        if isinstance(allowed, str):
+            import json
+
+            allowed = json.loads(allowed) if allowed.startswith("[") else [allowed]
+        expires = as_int(key.get("expiration"))
+        fields: dict[str, object] = {
+            "user": email.casefold(), "comment": str(key.get("comment") or ""),
+            "allowed_ips": sorted_set(allowed), "read_only": as_bool(key.get("read_only")),
+            "expiration": dt.datetime.fromtimestamp(expires, dt.UTC).date().isoformat() if expires else None,
+        }
+        natural = f"{fields['user']}/{fields['comment']}"
+        return LiveObject(key=natural, id=str(key["id"]), fields=fields, uuid=str(key.get("uuid") or ""), raw=raw)
+
+    def desired(self, entry: Entry, names: Names) -> dict[str, object]:
+        assert isinstance(entry, AuthKey)
+        want: dict[str, object] = {"user": entry.user.casefold(), "comment": entry.comment}
+        if "allowed_ips" in entry.model_fields_set:
+            want["allowed_ips"] = sorted_set(entry.allowed_ips)
+        if "expiration" in entry.model_fields_set:
+            want["expiration"] = entry.expiration.isoformat() if entry.expiration else None
+        if "read_only" in entry.model_fields_set:
+            want["read_only"] = bool(entry.read_only)
+        if "rotate" in entry.model_fields_set:
+            want["rotate"] = entry.rotate
+        return want
+
+    def body(self, entry: AuthKey) -> dict[str, Any]:
+        return {"comment": entry.comment, "allowed_ips": list(entry.allowed_ips),
+                "expiration": entry.expiration.isoformat() if entry.expiration else 0,
+                "read_only": bool(entry.read_only)}
+
+    async def create(self, client: MispClient, entry: Entry, names: Names) -> LiveObject:
+        assert isinstance(entry, AuthKey)
+        user_id = names.id_of("users", entry.user.casefold())
+        answer = await client.post(f"/auth_keys/add/{user_id}", {"AuthKey": self.body(entry)})
+        created = answer.get("AuthKey", {}) if isinstance(answer, dict) else {}
+        deliver(entry.deliver, str(created.pop("authkey_raw", "")))
+        live = self.parse({"AuthKey": created, "User": {"email": entry.user}}, names)
+        assert live is not None
+        return live
+
+    async def update(self, client: MispClient, entry: Entry, live: LiveObject,
+                     changed: Mapping[str, object], names: Names) -> LiveObject:
+        assert isinstance(entry, AuthKey)
+        if "rotate" in changed:
+            fresh = await self.create(client, entry, names)
+            await self.delete(client, live, names)
+            return fresh
+        answer = await client.post(f"/auth_keys/edit/{live.id}", {"AuthKey": self.body(entry)})
+        parsed = self.parse({"AuthKey": answer.get("AuthKey", {}), "User": {"email": entry.user}}, names)
+        assert parsed is not None
+        return parsed
+
+    async def delete(self, client: MispClient, live: LiveObject, names: Names) -> None:
+        await client.post(f"/auth_keys/delete/{live.id}")
+
+
 KIND = Kind(name="auth_keys", model=AuthKey, key=lambda e: f"{e.user.casefold()}/{e.comment}",
-            key_fields=("user", "comment"), normalise_key=str.casefold, refs={"user": "users"})
+            key_fields=("user", "comment"), normalise_key=str.casefold, refs={"user": "users"},
+            adapter=AuthKeyAdapter())

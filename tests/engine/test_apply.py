@@ -235,3 +235,35 @@ def test_sharing_group_members_change_through_add_and_remove(tmp_path: Path) -> 
     ]
     ws.apply()
     assert ws.plan().plan.is_empty()
+
+
+KEYS = """
+organisations:
+  - {name: Alpha CERT, local: true}
+users:
+  - {email: sync@alpha.example.org, org: Alpha CERT, role: Sync user}
+auth_keys:
+  - {user: sync@alpha.example.org, comment: hub link, allowed_ips: [192.0.2.10/32], read_only: true,
+     rotate: 1, deliver: {file: OUT}}
+"""
+
+
+def test_auth_key_is_delivered_only_to_its_sink_and_rotates(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    sink = tmp_path / "out" / "hub.key"
+    ws.write("keys.yaml", KEYS.replace("OUT", str(sink)))
+    applied = ws.apply()
+    assert applied.result is not None and applied.result.ok
+    first = sink.read_text().strip()
+    assert len(first) == 40 and (sink.stat().st_mode & 0o777) == 0o600
+    assert ws.plan().plan.is_empty()
+    ws.write("keys.yaml", KEYS.replace("OUT", str(sink)).replace("rotate: 1", "rotate: 2"))
+    [change] = ws.plan().plan.actionable
+    assert [f.path for f in change.fields] == ["rotate"]
+    ws.apply()
+    second = sink.read_text().strip()
+    assert second != first
+    assert ws.plan().plan.is_empty()
+    for leftover in (ws.state_dir).glob("*.db"):
+        data = leftover.read_bytes()
+        assert first.encode() not in data and second.encode() not in data

@@ -22,6 +22,7 @@ MODULE_NAMES = (
     "organisations",
     "roles",
     "users",
+    "auth_keys",
     "tags",
     "settings",
     "taxonomies",
