@@ -125,6 +125,8 @@ class RoleAdapter:
         want = self.desired(entry, names)
         role = live
         if set(changed) - {"default"}:
+            # Like `permission`, a rate_limit_count the edit leaves out is reset (to 0): always send it.
+            want.setdefault("rate_limit_count", live.fields.get("rate_limit_count", 0))
             answer = await client.post(f"/admin/roles/edit/{live.id}", {"Role": self.body(want)})
             parsed = self.parse(answer, names)
             assert parsed is not None

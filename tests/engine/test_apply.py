@@ -267,3 +267,18 @@ def test_auth_key_is_delivered_only_to_its_sink_and_rotates(tmp_path: Path) -> N
     for leftover in (ws.state_dir).glob("*.db"):
         data = leftover.read_bytes()
         assert first.encode() not in data and second.encode() not in data
+
+
+def test_role_edit_keeps_an_undeclared_rate_limit_count(tmp_path: Path) -> None:
+    """MISP resets rate_limit_count to 0 on an edit that omits it (roles--crud): the adapter sends it."""
+    ws = Workspace(tmp_path)
+    ws.write("roles.yaml", "roles:\n  - {name: Limited, permission: manage_own, perms: [auth]}\n")
+    ws.apply()
+    role_id = asyncio.run(find_id(ws, "/roles/index", "Role", "name", "Limited"))
+    asyncio.run(call(ws, "POST", f"/admin/roles/edit/{role_id}",
+                     {"permission": "1", "perm_auth": True, "rate_limit_count": 50}))
+    ws.write("roles.yaml", "roles:\n  - {name: Limited, permission: manage_own, perms: [auth, tagger]}\n")
+    ws.apply()
+    roles = asyncio.run(call(ws, "GET", "/roles/index"))
+    [limited] = [r["Role"] for r in roles if r["Role"]["name"] == "Limited"]
+    assert limited["rate_limit_count"] == "50" and limited["perm_tagger"] is True

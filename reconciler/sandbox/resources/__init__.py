@@ -27,6 +27,7 @@ MODULE_NAMES = (
     "settings",
     "taxonomies",
     "sharing_groups",
+    "blocklists",
 )
 
 

@@ -25,26 +25,20 @@ def _role(name: str, on: set[str], *, default: bool = False) -> dict[str, object
             **{p: int(p in on) for p in ALL_PERMS}}
 
 
-# Flags of MISP 2.5.1's default roles, as GET /roles/index shows them (transcript roles--index-defaults).
-_PUBLISH = {"perm_add", "perm_modify", "perm_modify_org", "perm_publish"}
-_USER_BASE = {"perm_add", "perm_modify", "perm_modify_org", "perm_auth", "perm_tagger", "perm_sighting",
-              "perm_analyst_data"}
+# Flags of MISP 2.5.1's default roles (reference identity §5 table, transcript roles--index-defaults).
+_EVENT = {"perm_add", "perm_modify", "perm_modify_org"}
+_COMMON = {"perm_audit", "perm_auth"}
+_CONTRIBUTOR = {"perm_tagger", "perm_sighting", "perm_decaying", "perm_galaxy_editor", "perm_analyst_data"}
+_PUBLISHING = {"perm_publish", "perm_delegate", "perm_publish_zmq", "perm_publish_kafka"}
 DEFAULT_ROLES = (
     _role("admin", set(ALL_PERMS) - {"perm_skip_otp"}),
-    _role("Org Admin", _PUBLISH | {"perm_delegate", "perm_admin", "perm_audit", "perm_auth", "perm_tagger",
-                                   "perm_template", "perm_sharing_group", "perm_tag_editor", "perm_sighting",
-                                   "perm_decaying", "perm_galaxy_editor", "perm_view_feed_correlations",
-                                   "perm_analyst_data"}),
-    _role("User", _USER_BASE | {"perm_view_feed_correlations"}, default=True),
-    _role("Publisher", _PUBLISH | {"perm_delegate", "perm_auth", "perm_tagger", "perm_sighting",
-                                   "perm_publish_zmq", "perm_publish_kafka", "perm_decaying",
-                                   "perm_galaxy_editor", "perm_view_feed_correlations",
-                                   "perm_analyst_data"}),
-    _role("Sync user", _PUBLISH | {"perm_delegate", "perm_sync", "perm_audit", "perm_auth", "perm_tagger",
-                                   "perm_tag_editor", "perm_sharing_group", "perm_sighting",
-                                   "perm_galaxy_editor", "perm_view_feed_correlations",
-                                   "perm_analyst_data"}),
-    _role("Read Only", {"perm_auth", "perm_sighting"}),
+    _role("Org Admin", _EVENT | _COMMON | _CONTRIBUTOR | _PUBLISHING |
+          {"perm_admin", "perm_template", "perm_sharing_group", "perm_tag_editor"}),
+    _role("User", _EVENT | _COMMON | _CONTRIBUTOR, default=True),
+    _role("Publisher", _EVENT | _COMMON | _CONTRIBUTOR | _PUBLISHING),
+    _role("Sync user", _EVENT | _COMMON | _CONTRIBUTOR | _PUBLISHING |
+          {"perm_sync", "perm_sharing_group", "perm_tag_editor"}),
+    _role("Read Only", _COMMON),
 )
 
 

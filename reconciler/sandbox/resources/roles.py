@@ -6,7 +6,17 @@ from typing import Any
 
 from starlette.responses import Response
 
-from reconciler.sandbox.http import Ctx, deleted, misp_json, now_text, route, validation_error
+from reconciler.sandbox.http import (
+    INTERNAL_ERROR,
+    Ctx,
+    MispAbort,
+    deleted,
+    misp_error,
+    misp_json,
+    now_text,
+    route,
+    validation_error,
+)
 from reconciler.sandbox.resources.identity import ALL_PERMS
 from reconciler.sandbox.store import Row, Store
 
@@ -82,8 +92,8 @@ def values_from(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     for name in ("restricted_to_site_admin", "enforce_rate_limit"):
         if name in data:
             values[name] = flag(data[name])
-    if "rate_limit_count" in data:
-        values["rate_limit_count"] = int(data["rate_limit_count"] or 0)
+    # Like `permission`, a count the body leaves out is saved as 0, on edits too (transcript roles--crud).
+    values["rate_limit_count"] = int(data.get("rate_limit_count") or 0)
     return values
 
 
@@ -113,9 +123,23 @@ def check_name(ctx: Ctx, name: Any, current: Row | None, failure: str, url: str)
     return text
 
 
-@route("/admin/roles/add", methods=("POST",))
+EDIT_DESCRIPTION = {
+    "name": "/admin/roles/edit API description",
+    "description": "POST a Role object in JSON format to this API to edit a role. 'permission' sets the data access "
+                   "permission (0 => read only, 1 => add/edit own, 2 => add/edit org, 3 => publish)",
+    "mandatory_fields": ["name"],
+    "optional_fields": ["perm_delegate", "perm_sync", "perm_admin", "perm_audit", "perm_auth", "perm_site_admin",
+                        "perm_regexp_access", "perm_tagger", "perm_template", "perm_sharing_group", "perm_tag_editor",
+                        "default_role", "perm_sighting", "permission"],
+    "url": "/admin/roles/edit",
+}
+
+
+@route("/admin/roles/add", methods=("POST",), wrong_method=None)
 def add(ctx: Ctx) -> Response:
-    data = ctx.data("Role")
+    data = ctx.data("Role") if ctx.method == "POST" else {}
+    if "name" not in data:  # MISP fails hard on a body without name, and on GET (roles--errors)
+        raise misp_error(500, INTERNAL_ERROR, ctx.url)
     name = check_name(ctx, data.get("name"), None, "Could not add role", ctx.url)
     now = now_text()
     row = ctx.store.insert("roles", {"name": name, "created": now, "modified": now, "default_role": 0,
@@ -124,11 +148,13 @@ def add(ctx: Ctx) -> Response:
     return misp_json({"Role": role_json(row)})
 
 
-@route("/admin/roles/edit", methods=("POST", "PUT"))
+@route("/admin/roles/edit", methods=("POST", "PUT"), wrong_method=None)
 def edit(ctx: Ctx) -> Response:
     row = ctx.store.get("roles", ctx.args[0]) if ctx.args and ctx.args[0].isdigit() else None
     if row is None:
         raise ctx.not_found("Invalid Role")
+    if ctx.method not in ("POST", "PUT"):
+        return misp_json(EDIT_DESCRIPTION)
     data = ctx.data("Role")
     values = values_from(data, creating=False)
     if "name" in data:
@@ -138,14 +164,18 @@ def edit(ctx: Ctx) -> Response:
     return misp_json({"Role": role_json(updated)})
 
 
-@route("/admin/roles/delete", methods=("POST", "DELETE"))
+@route("/admin/roles/delete", methods=("POST", "DELETE"), wrong_method=None)
 def delete(ctx: Ctx) -> Response:
     row = ctx.store.get("roles", ctx.args[0]) if ctx.args and ctx.args[0].isdigit() else None
     if row is None:
         raise ctx.not_found("Invalid Role.")
-    if ctx.store.count("users", role_id=row["id"]):
-        raise validation_error("Could not delete Role", "/roles/delete/" + str(row["id"]),
-                               "It is not possible to delete role that is assigned to users.")
+    if ctx.store.count("users", role_id=row["id"]):  # refused whatever the method (reference §5 BUG note)
+        raise MispAbort(misp_json({"saved": False, "name": "Could not delete Role", "message": "Could not delete Role",
+                                   "url": f"/roles/delete/{row['id']}", "errors":
+                                   "It is not possible to delete role that is assigned to users.", "id": row["id"]},
+                                  403))
+    if ctx.method not in ("POST", "DELETE"):
+        return misp_json({"name": "/admin/roles/delete API description", "url": "/admin/roles/delete"})
     ctx.store.delete("roles", id=row["id"])
     ctx.log("Role", row["id"], "delete", f"Role ({row['id']}): {row['name']}")
     return deleted("Role deleted.", f"/roles/delete/{row['id']}", row["id"])

@@ -106,10 +106,17 @@ def index(ctx: Ctx) -> Response:
     return misp_json([index_row(r, roles, orgs) for r in rows])
 
 
-def full_view(ctx: Ctx, row: Row) -> Response:
+def full_view(ctx: Ctx, row: Row, *, admin: bool = False) -> Response:
     role = ctx.store.get("roles", row["role_id"])
     org = ctx.store.get("organisations", row["org_id"])
-    return misp_json({"User": user_json(row, view=True), "Role": role_json(role) if role else {},
+    user = user_json(row, view=True)
+    if row["gpgkey"]:
+        user.update({"pgp_status": "GnuPG is not configured on this system.", "fingerprint": "N/A"})
+    if admin:
+        admin_roles = {r["id"] for r in ctx.store.all("roles") if r["perm_admin"] and not r["perm_site_admin"]}
+        user["orgAdmins"] = {str(u["id"]): u["email"] for u in ctx.store.find("users", org_id=row["org_id"])
+                             if u["role_id"] in admin_roles} or []
+    return misp_json({"User": user, "Role": role_json(role) if role else {},
                       "UserSetting": [], "Organisation": org_json(org) if org else {}})
 
 
@@ -118,7 +125,7 @@ def admin_view(ctx: Ctx) -> Response:
     row = visible(ctx, ctx.store.get("users", ctx.args[0])) if ctx.args and ctx.args[0].isdigit() else None
     if row is None:
         raise ctx.not_found("Invalid user")
-    return full_view(ctx, row)
+    return full_view(ctx, row, admin=True)
 
 
 @route("/users/view", access="user")
@@ -167,7 +174,7 @@ def user_values(ctx: Ctx, data: dict[str, Any], current: Row | None, failure: st
             values[name] = int(data[name] not in (False, 0, "0", "", None, "false"))
     for name in ("gpgkey", "certif_public", "external_auth_key"):
         if name in data:
-            values[name] = data[name]
+            values[name] = data[name].strip() if isinstance(data[name], str) else data[name]  # MISP trims
     if "nids_sid" in data and str(data["nids_sid"]).isdigit():
         values["nids_sid"] = int(data["nids_sid"])
     return values

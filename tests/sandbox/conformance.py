@@ -1,0 +1,247 @@
+"""Replay the recorded MISP 2.5.1 transcripts against fresh sandboxes and compare the answers.
+
+Compared: status, content type, and the JSON *shape* (keys and value types, recursively), plus the values
+that are stable between instances. Ignored: what the transcripts README lists as volatile (ids, uuids,
+timestamps, run tags, generated keys, counters). Ids and keys created by earlier steps are mapped: each
+answer's ids are recorded (transcript id → sandbox id) and later request paths and bodies are rewritten.
+
+    python -m tests.sandbox.conformance                 # the per-scenario table
+    python -m tests.sandbox.conformance users--errors   # every step of one scenario, with differences
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reconciler.sandbox import DEFAULT_ADMIN_KEY, create_app
+from reconciler.sandbox.http import generate_key, hash_key, new_uuid, now_epoch
+
+TRANSCRIPTS = Path(__file__).parents[3] / "shared" / "data" / "misp-transcripts"
+KNOWN = Path(__file__).parent / "KNOWN_MISMATCHES.md"
+VOLATILE = {"id", "uuid", "date_created", "date_modified", "created", "modified", "last_pw_change",
+            "last_api_access", "current_login", "expiration", "timestamp", "authkey_start", "authkey_end",
+            "authkey", "authkey_raw", "nids_sid", "colour", "name", "email", "url", "org_id", "user_id", "role_id",
+            "sharing_group_id", "tag_id", "model_id", "server_id", "remote_org_id", "invited_by", "created_by",
+            "user_count", "org_count", "current_count", "total_count", "message", "title", "change", "description",
+            "organisation_uuid", "sync_user_id", "released", "comment", "releasability", "value", "contacts",
+            "sector", "nationality", "type", "id_", "unique_ips", "taxonomy_id", "count", "attribute_count"}
+ID_KEYS = re.compile(r"(^id$|_id$)")
+ID_IN_PATH = re.compile(r"([/:])(\d+)(?=/|$|\.json)")
+
+
+@dataclass
+class StepResult:
+    index: int
+    name: str
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def matched(self) -> int:
+        return sum(s.ok for s in self.steps)
+
+
+def type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    return "object"
+
+
+def compare(expected: Any, actual: Any, path: str, problems: list[str], *, key: str = "") -> None:
+    """Shape and stable values; volatile keys only by type (null and string may alternate for them)."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for name in expected:
+            if name not in actual:
+                problems.append(f"{path}.{name}: missing")
+            else:
+                compare(expected[name], actual[name], f"{path}.{name}", problems, key=name)
+        for name in actual:
+            if name not in expected:
+                problems.append(f"{path}.{name}: unexpected")
+        return
+    if isinstance(expected, list) and isinstance(actual, list):
+        if expected and actual:
+            compare(expected[0], actual[0], f"{path}[0]", problems, key=key)
+        elif expected and not actual and key not in VOLATILE and not path.endswith("]"):
+            problems.append(f"{path}: empty list, expected items")
+        return
+    volatile = key in VOLATILE or ID_KEYS.search(key) is not None
+    if type_name(expected) != type_name(actual):
+        if volatile and {type_name(expected), type_name(actual)} <= {"null", "string", "number"}:
+            return
+        problems.append(f"{path}: {type_name(actual)} instead of {type_name(expected)}")
+        return
+    if not volatile and not isinstance(expected, dict | list) and expected != actual:
+        problems.append(f"{path}: {actual!r} instead of {expected!r}")
+
+
+class Replayer:
+    """One scenario against one fresh sandbox."""
+
+    def __init__(self) -> None:
+        self.app = create_app()
+        self.ids: dict[str, str] = {}  # transcript id → sandbox id
+        self.keys: dict[str, str] = {"<admin-key>": DEFAULT_ADMIN_KEY, "<unknown-40-char-key>": "U" * 40,
+                                     "<short-key>": "short", "<basic-auth user:pass>": "Basic dXNlcjpwYXNz"}
+        self.last_user_id: str | None = None
+
+    def map_path(self, path: str) -> str:
+        return ID_IN_PATH.sub(lambda m: m.group(1) + self.ids.get(m.group(2), m.group(2)), path)
+
+    def map_body(self, body: Any, key: str = "") -> Any:
+        if isinstance(body, dict):
+            return {k: self.map_body(v, k) for k, v in body.items()}
+        if isinstance(body, list):
+            return [self.map_body(v, key) for v in body]
+        if isinstance(body, str) and ID_KEYS.search(key) and body in self.ids:
+            return self.ids[body]
+        return body
+
+    def learn(self, expected: Any, actual: Any, key: str = "") -> None:
+        """Pair the ids of the recorded answer with the sandbox's, position by position."""
+        if isinstance(expected, dict) and isinstance(actual, dict):
+            for name in expected:
+                if name in actual:
+                    self.learn(expected[name], actual[name], name)
+        elif isinstance(expected, list) and isinstance(actual, list):
+            for a, b in zip(expected, actual, strict=False):
+                self.learn(a, b, key)
+        elif (key == "id" or ID_KEYS.search(key)) and expected is not None and actual is not None \
+                and str(expected) not in ("0", ""):
+            self.ids.setdefault(str(expected), str(actual))
+
+    def orgadmin_key(self) -> str:
+        """The transcripts redact keys; make one for the most recent org admin through the Store."""
+        if "<orgadmin-key>" in self.keys:
+            return self.keys["<orgadmin-key>"]
+        store = self.app.state.store
+        with store.transaction():
+            admins = [u for u in store.all("users") if u["role_id"] == 2]
+            key = generate_key()
+            if admins:
+                store.insert("auth_keys", {"uuid": new_uuid(), "authkey": hash_key(key), "authkey_start": key[:4],
+                                           "authkey_end": key[-4:], "created": now_epoch(), "expiration": 0,
+                                           "read_only": 0, "user_id": admins[-1]["id"], "comment": "conformance"})
+        self.keys["<orgadmin-key>"] = key
+        return key
+
+    def headers(self, request: dict[str, Any]) -> dict[str, str]:
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        auth = request.get("auth")
+        if auth:
+            parts = [self.orgadmin_key() if p == "<orgadmin-key>" else self.keys.get(p, p) for p in auth.split(",")]
+            headers["Authorization"] = ",".join(parts)
+        for name, value in (request.get("extra_headers") or {}).items():
+            if value is None:
+                headers.pop(name, None)
+            else:
+                headers[name] = self.keys.get(value, value)
+        return headers
+
+    async def step(self, client: httpx.AsyncClient, index: int, step: dict[str, Any]) -> StepResult:
+        request, expected = step["request"], step["response"]
+        body = request.get("json")
+        content = step.get("body_text")
+        if content is None and body is not None:
+            content = json.dumps(self.map_body(body))
+        response = await client.request(request["method"], self.map_path(request["path"]),
+                                        content=content, headers=self.headers(request))
+        problems: list[str] = []
+        if response.status_code != expected["status"]:
+            problems.append(f"status {response.status_code} instead of {expected['status']}")
+        want_type = expected["headers"].get("content-type", "")
+        if response.headers.get("content-type", "") != want_type:
+            problems.append(f"content-type {response.headers.get('content-type')!r} instead of {want_type!r}")
+        if "json" in expected:
+            try:
+                actual = response.json()
+            except ValueError:
+                problems.append("answer is not JSON")
+            else:
+                compare(expected["json"], actual, "$", problems)
+                self.learn(expected["json"], actual)
+        return StepResult(index, step["name"], not problems, problems)
+
+    async def run(self, name: str, steps: list[dict[str, Any]]) -> ScenarioResult:
+        result = ScenarioResult(name)
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as client:
+            for index, step in enumerate(steps):
+                try:
+                    result.steps.append(await self.step(client, index, step))
+                except Exception as exc:
+                    result.steps.append(StepResult(index, step["name"], False, [f"crashed: {exc!r}"]))
+        return result
+
+
+def scenarios() -> list[Path]:
+    return sorted(TRANSCRIPTS.glob("*--*.json"))
+
+
+def replay(path: Path) -> ScenarioResult:
+    return asyncio.run(Replayer().run(path.stem, json.loads(path.read_text())))
+
+
+def known_mismatches() -> dict[str, str]:
+    """`scenario#step` (or `scenario#*`) → reason, from KNOWN_MISMATCHES.md's table lines."""
+    known: dict[str, str] = {}
+    for line in KNOWN.read_text().splitlines() if KNOWN.exists() else []:
+        match = re.match(r"^\|\s*`([^`]+)`\s*\|\s*(.+?)\s*\|\s*$", line)
+        if match:
+            known[match.group(1)] = match.group(2)
+    return known
+
+
+def is_known(known: dict[str, str], scenario: str, step: int) -> bool:
+    return f"{scenario}#{step}" in known or f"{scenario}#*" in known
+
+
+def table(results: list[ScenarioResult]) -> str:
+    lines = [f"{'scenario':45} matched / steps"]
+    total = matched = 0
+    for result in results:
+        lines.append(f"{result.name:45} {result.matched:3} / {len(result.steps)}")
+        total += len(result.steps)
+        matched += result.matched
+    share = 100.0 * matched / total if total else 0.0
+    lines.append(f"{'TOTAL':45} {matched:3} / {total}  ({share:.1f} %)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> None:
+    if argv:
+        for name in argv:
+            result = replay(TRANSCRIPTS / f"{name}.json")
+            for step in result.steps:
+                mark = "ok " if step.ok else "BAD"
+                print(f"{mark} #{step.index:<3} {step.name}")
+                for problem in step.problems[:12]:
+                    print(f"        {problem}")
+        return
+    print(table([replay(path) for path in scenarios()]))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
