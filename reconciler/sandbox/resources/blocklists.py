@@ -7,6 +7,7 @@ id or uuid. MISP ships two example org blocklist rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
@@ -100,8 +101,12 @@ def delete(ctx: Ctx, kind: Blocklist) -> Response:
                       "message": "Blocklist entry removed", "url": ctx.url, "id": ctx.args[0]})
 
 
-for _kind, _prefix in ((ORGS, "/org_blocklists"), (EVENTS, "/event_blocklists")):
-    route(f"{_prefix}/index")(lambda ctx, k=_kind: index(ctx, k))
-    route(f"{_prefix}/add", methods=("POST",))(lambda ctx, k=_kind: add(ctx, k))
-    route(f"{_prefix}/edit", methods=("POST", "PUT"))(lambda ctx, k=_kind: edit(ctx, k))
-    route(f"{_prefix}/delete", methods=("POST", "DELETE"))(lambda ctx, k=_kind: delete(ctx, k))
+def register(kind: Blocklist, prefix: str) -> None:
+    route(f"{prefix}/index")(partial(index, kind=kind))
+    route(f"{prefix}/add", methods=("POST",))(partial(add, kind=kind))
+    route(f"{prefix}/edit", methods=("POST", "PUT"))(partial(edit, kind=kind))
+    route(f"{prefix}/delete", methods=("POST", "DELETE"))(partial(delete, kind=kind))
+
+
+register(ORGS, "/org_blocklists")
+register(EVENTS, "/event_blocklists")
