@@ -50,7 +50,8 @@ class BlocklistAdapter:
         return LiveObject(key=uuid, id=uuid, fields=fields, uuid=uuid, raw=row)
 
     def desired(self, entry: Entry, names: Names) -> dict[str, object]:
-        want: dict[str, object] = {"uuid": str(entry.uuid).lower()}
+        assert isinstance(entry, OrgBlock | EventBlock)
+        want: dict[str, object] = {"uuid": entry.uuid.lower()}
         want.update({name: as_text(getattr(entry, name)) for name in self.columns if name in entry.model_fields_set})
         return want
 
