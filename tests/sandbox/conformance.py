@@ -34,6 +34,7 @@ VOLATILE = {"id", "uuid", "date_created", "date_modified", "created", "modified"
             "organisation_uuid", "sync_user_id", "released", "comment", "releasability", "value", "contacts",
             "sector", "nationality", "type", "id_", "unique_ips", "taxonomy_id", "count", "attribute_count"}
 ID_KEYS = re.compile(r"(^id$|_id$)")
+UUID_IN_PATH = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 ID_IN_PATH = re.compile(r"([/:])(\d+)(?=/|$|\.json)")
 
 
@@ -103,11 +104,13 @@ class Replayer:
     def __init__(self) -> None:
         self.app = create_app()
         self.ids: dict[str, str] = {}  # transcript id → sandbox id
+        self.uuids: dict[str, str] = {}  # uuids MISP generated in the transcript → the sandbox's
         self.keys: dict[str, str] = {"<admin-key>": DEFAULT_ADMIN_KEY, "<unknown-40-char-key>": "U" * 40,
                                      "<short-key>": "short", "<basic-auth user:pass>": "Basic dXNlcjpwYXNz"}
         self.last_user_id: str | None = None
 
     def map_path(self, path: str) -> str:
+        path = UUID_IN_PATH.sub(lambda m: self.uuids.get(m.group(0).lower(), m.group(0)), path)
         return ID_IN_PATH.sub(lambda m: m.group(1) + self.ids.get(m.group(2), m.group(2)), path)
 
     def map_body(self, body: Any, key: str = "") -> Any:
@@ -128,6 +131,8 @@ class Replayer:
         elif isinstance(expected, list) and isinstance(actual, list):
             for a, b in zip(expected, actual, strict=False):
                 self.learn(a, b, key)
+        elif key == "uuid" and isinstance(expected, str) and isinstance(actual, str):
+            self.uuids.setdefault(expected.lower(), actual)
         elif (key == "id" or ID_KEYS.search(key)) and expected is not None and actual is not None \
                 and str(expected) not in ("0", ""):
             self.ids.setdefault(str(expected), str(actual))

@@ -27,13 +27,20 @@ def short_org(row: Row | None) -> dict[str, Any]:
     return {"id": str(row["id"]), "name": row["name"], "uuid": row["uuid"]} if row else {}
 
 
-def members(ctx: Ctx, sg: Row) -> list[dict[str, Any]]:
-    return [{"id": str(m["id"]), "sharing_group_id": str(sg["id"]), "org_id": str(m["org_id"]),
-             "extend": bool(m["extend"]), "Organisation": short_org(ctx.store.get("organisations", m["org_id"]))}
-            for m in ctx.store.find("sharing_group_orgs", sharing_group_id=sg["id"])]
+def members(ctx: Ctx, sg: Row, *, with_local: bool = False) -> list[dict[str, Any]]:
+    result = []
+    for m in ctx.store.find("sharing_group_orgs", sharing_group_id=sg["id"]):
+        org = ctx.store.get("organisations", m["org_id"])
+        nested = short_org(org)
+        if with_local and org is not None:
+            nested["local"] = bool(org["local"])
+        result.append({"id": str(m["id"]), "sharing_group_id": str(sg["id"]), "org_id": str(m["org_id"]),
+                       "extend": bool(m["extend"]), "Organisation": nested})
+    return result
 
 
-def servers(ctx: Ctx, sg: Row, *, nested: bool) -> list[dict[str, Any]]:
+def servers(ctx: Ctx, sg: Row, *, nested: bool, local_details: bool = False) -> list[dict[str, Any]]:
+    """Member servers; only the view describes server 0 ("Local instance"), the index gives it `[]`."""
     result = []
     for s in ctx.store.find("sharing_group_servers", sharing_group_id=sg["id"]):
         row: dict[str, Any] = {"id": str(s["id"]), "sharing_group_id": str(sg["id"]), "server_id": str(s["server_id"]),
@@ -41,6 +48,8 @@ def servers(ctx: Ctx, sg: Row, *, nested: bool) -> list[dict[str, Any]]:
         server = ctx.store.get("servers", s["server_id"]) if s["server_id"] else None
         if nested and server is not None:
             row["Server"] = {"id": str(server["id"]), "name": server["name"], "url": server["url"]}
+        elif local_details and not s["server_id"]:
+            row["Server"] = {"id": "0", "name": "Local instance", "url": ctx.app_state.base_url}
         result.append(row)
     return result
 
@@ -91,6 +100,8 @@ def view(ctx: Ctx) -> Response:
         raise misp_error(405, NOT_VISIBLE, ctx.url)
     owner = ctx.store.get("organisations", sg["org_id"])
     body = answer(ctx, sg)
+    body["SharingGroupOrg"] = members(ctx, sg, with_local=True)
+    body["SharingGroupServer"] = servers(ctx, sg, nested=True, local_details=True)
     body["SharingGroup"].update({"sync_org_name": owner["name"] if owner else "", "sync_org": short_org(owner)})
     body["Organisation"] = org_json(owner) if owner else {}
     return misp_json(body)

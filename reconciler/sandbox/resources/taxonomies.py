@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cache
+from importlib import resources
 from typing import Any
 
 from starlette.responses import Response
@@ -20,10 +21,20 @@ LOADED = "taxonomies.loaded"
 
 
 @cache
+def misp_ids() -> dict[str, int]:
+    """The taxonomies MISP 2.5.1 ships and the ids it gives them (package data, see data/NOTICE.md)."""
+    text = resources.files("reconciler.sandbox").joinpath("data/taxonomy-ids.json").read_text("utf-8")
+    ids: dict[str, int] = json.loads(text)
+    return ids
+
+
+@cache
 def library() -> dict[str, Any]:
+    """The content of those taxonomies, from pytaxonomies (which may know newer ones: left out)."""
     from pytaxonomies.api import Taxonomies
 
-    return {t.name: t for t in sorted(Taxonomies().values(), key=lambda t: t.name.lower())}
+    available = {t.name: t for t in Taxonomies().values()}
+    return {name: available[name] for name in misp_ids() if name in available}
 
 
 def entries_of(namespace: str) -> list[dict[str, Any]]:
@@ -48,22 +59,22 @@ def ensure_loaded(store: Store) -> None:
     if store.first("sandbox_settings", name=LOADED) is not None:
         return
     store.insert_many("taxonomies", [{
-        "namespace": t.name, "description": t.description, "version": str(t.version), "enabled": 0,
-        "exclusive": int(bool(t.exclusive)), "required": 0, "highlighted": 0} for t in library().values()])
+        "id": misp_ids()[t.name], "namespace": t.name, "description": t.description, "version": str(t.version),
+        "enabled": 0, "exclusive": int(bool(t.exclusive)), "required": 0, "highlighted": 0}
+        for t in library().values()])
     store.insert("sandbox_settings", {"name": LOADED, "value": "true"})
 
 
 def taxonomy_json(row: Row) -> dict[str, Any]:
     return {"id": str(row["id"]), "namespace": row["namespace"], "description": row["description"],
-            "version": row["version"], "enabled": bool(row["enabled"]), "exclusive": bool(row["exclusive"]),
+            "version": str(row["version"]), "enabled": bool(row["enabled"]), "exclusive": bool(row["exclusive"]),
             "required": bool(row["required"]), "highlighted": bool(row["highlighted"])}
 
 
 def find(ctx: Ctx, ident: str) -> Row | None:
+    """By numeric id only: MISP 2.5.1 answers 404 to a namespace (transcript taxonomies--index-view)."""
     ensure_loaded(ctx.store)
-    if ident.isdigit():
-        return ctx.store.get("taxonomies", int(ident))
-    return ctx.store.first("taxonomies", namespace=ident)
+    return ctx.store.get("taxonomies", int(ident)) if ident.isdigit() else None
 
 
 def colour_of(entry: dict[str, Any], namespace: str) -> str:
