@@ -1,50 +1,45 @@
-"""Every recorded MISP 2.5.1 step is reproduced by the sandbox, except the deviations KNOWN_MISMATCHES.md lists."""
+"""Every recorded MISP 2.5.1 step, replayed against fresh sandboxes: a mismatch fails unless it is listed, with its
+reason, in KNOWN_MISMATCHES.md. The per-scenario table is printed in the test run's summary."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.sandbox import conformance
+from tests.sandbox.conformance import (
+    ScenarioResult,
+    is_known,
+    known_mismatches,
+    replay,
+    scenarios,
+    table,
+)
+
+RESULTS: list[ScenarioResult] = []
 
 
-@pytest.fixture(scope="module")
-def results() -> list[conformance.ScenarioResult]:
-    return [conformance.replay(path) for path in conformance.scenarios()]
+@pytest.mark.parametrize("path", scenarios(), ids=lambda p: p.stem)
+def test_scenario_matches_the_recording(path: Path) -> None:
+    result = replay(path)
+    RESULTS.append(result)
+    known = known_mismatches()
+    unexpected = [f"#{s.index} {s.name}: {'; '.join(s.problems[:4])}" for s in result.steps
+                  if not s.ok and not is_known(known, result.name, s.index)]
+    assert not unexpected, "\n".join(unexpected)
 
 
-def test_all_transcripts_are_replayed(results: list[conformance.ScenarioResult],
-                                      request: pytest.FixtureRequest) -> None:
-    # The table is shown by tests/sandbox/conftest.py's terminal summary, also without -s.
-    request.config.stash[conformance.TABLE_KEY] = conformance.table(results)
-    assert len(results) == len(conformance.scenarios()) > 40
-    assert sum(len(r.steps) for r in results) > 600
+def test_known_mismatches_are_still_mismatches() -> None:
+    """A fixed step must leave the list, so that the list stays the truth."""
+    known = known_mismatches()
+    stale = []
+    for path in scenarios():
+        result = replay(path)
+        for step in result.steps:
+            if step.ok and f"{result.name}#{step.index}" in known:
+                stale.append(f"{result.name}#{step.index}")
+    assert not stale, f"these steps now match; remove them from KNOWN_MISMATCHES.md: {stale}"
 
 
-def test_no_unlisted_mismatch(results: list[conformance.ScenarioResult]) -> None:
-    known = conformance.known_mismatches()
-    unlisted = [f"{r.name}#{s.index} {s.name}: {'; '.join(s.problems[:4])}"
-                for r in results for s in r.steps if not s.ok and not conformance.is_known(known, r.name, s.index)]
-    assert not unlisted, "mismatches not in KNOWN_MISMATCHES.md:\n" + "\n".join(unlisted)
-
-
-def test_known_mismatches_are_still_mismatches(results: list[conformance.ScenarioResult]) -> None:
-    """A listed step that now matches must leave the list, so the list stays a list of real deviations."""
-    failing = {f"{r.name}#{s.index}" for r in results for s in r.steps if not s.ok}
-    failing |= {f"{r.name}#*" for r in results if any(not s.ok for s in r.steps)}
-    stale = sorted(set(conformance.known_mismatches()) - failing)
-    assert not stale, f"these KNOWN_MISMATCHES.md entries match now, remove them: {stale}"
-
-
-def test_compare_reports_shape_and_value_differences() -> None:
-    problems: list[str] = []
-    conformance.compare({"a": {"b": "1", "saved": True}, "l": [{"x": 1}]},
-                        {"a": {"b": 1, "saved": False, "c": None}, "l": [{}]}, "$", problems)
-    assert problems == ["$.a.b: number instead of string", "$.a.saved: False instead of True",
-                        "$.a.c: unexpected", "$.l[0].x: missing"]
-
-
-def test_compare_ignores_volatile_values_but_not_their_type() -> None:
-    problems: list[str] = []
-    conformance.compare({"id": "12", "created": "2026-01-01", "org_id": "3"},
-                        {"id": "1", "created": "2027-02-02", "org_id": ["3"]}, "$", problems)
-    assert problems == ["$.org_id: list instead of string"]
+def pytest_terminal_summary_text() -> str:
+    return table(sorted(RESULTS, key=lambda r: r.name))
