@@ -7,22 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.sandbox.conformance import (
-    ScenarioResult,
-    is_known,
-    known_mismatches,
-    replay,
-    scenarios,
-    table,
-)
-
-RESULTS: list[ScenarioResult] = []
+from tests.sandbox.conformance import is_known, known_mismatches, replay, scenarios
 
 
 @pytest.mark.parametrize("path", scenarios(), ids=lambda p: p.stem)
 def test_scenario_matches_the_recording(path: Path) -> None:
     result = replay(path)
-    RESULTS.append(result)
     known = known_mismatches()
     unexpected = [f"#{s.index} {s.name}: {'; '.join(s.problems[:4])}" for s in result.steps
                   if not s.ok and not is_known(known, result.name, s.index)]
@@ -40,6 +30,3 @@ def test_known_mismatches_are_still_mismatches() -> None:
                 stale.append(f"{result.name}#{step.index}")
     assert not stale, f"these steps now match; remove them from KNOWN_MISMATCHES.md: {stale}"
 
-
-def pytest_terminal_summary_text() -> str:
-    return table(sorted(RESULTS, key=lambda r: r.name))
