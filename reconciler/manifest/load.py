@@ -5,6 +5,9 @@ expand ${VAR}, apply defaults, merge overlays by natural key, validate each entr
 refuse duplicates across files. Nothing here touches the network or the state.
 """
 
+# NOTE TO EVERY ENGINEER: this module is in use by the engine (models, adapters, loader). Extend it with
+# surgical edits; do not rewrite or regenerate it, other code and tests depend on what is here.
+
 from __future__ import annotations
 
 import difflib
