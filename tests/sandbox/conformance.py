@@ -40,6 +40,40 @@ UUID_IN_PATH = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-f
 ID_IN_PATH = re.compile(r"([/:])(\d+)(?=/|$|\.json)")
 
 
+# Which kind of record an id belongs to: by the wrapper around it, by its field name, by its place in a path.
+WRAPPER_KIND = {"Organisation": "organisations", "Org": "organisations", "Orgc": "organisations",
+                "RemoteOrg": "organisations", "User": "users", "Role": "roles", "AuthKey": "auth_keys",
+                "Tag": "tags", "SharingGroup": "sharing_groups", "Server": "servers", "Feed": "feeds",
+                "Taxonomy": "taxonomies", "Log": "logs", "Regexp": "regexp", "Template": "templates",
+                "TemplateElement": "template_elements", "OrgBlocklist": "org_blocklists",
+                "EventBlocklist": "event_blocklists", "SharingGroupOrg": "sharing_group_orgs",
+                "SharingGroupServer": "sharing_group_servers"}
+FIELD_KIND = {"org_id": "organisations", "orgc_id": "organisations", "remote_org_id": "organisations",
+              "user_id": "users", "invited_by": "users", "role_id": "roles", "tag_id": "tags",
+              "sharing_group_id": "sharing_groups", "server_id": "servers", "taxonomy_id": "taxonomies",
+              "template_id": "templates", "template_element_id": "template_elements", "feed_id": "feeds"}
+# (controller, action) → kinds of its positional numeric arguments, when not the controller's own kind.
+ARG_KINDS = {("auth_keys", "index"): ["users"], ("auth_keys", "add"): ["users"],
+             ("sharing_groups", "addOrg"): ["sharing_groups", "organisations"],
+             ("sharing_groups", "removeOrg"): ["sharing_groups", "organisations"],
+             ("sharing_groups", "addServer"): ["sharing_groups", "servers"],
+             ("sharing_groups", "removeServer"): ["sharing_groups", "servers"]}
+
+
+def _controller_action(path: str) -> tuple[str, str]:
+    segments = [s for s in path.split("?")[0].split("/") if s and s != "admin"]
+    return (segments[0] if segments else "", segments[1] if len(segments) > 1 else "")
+
+
+def path_kind(path: str) -> str:
+    return _controller_action(path)[0]
+
+
+def path_arg_kinds(path: str) -> list[str]:
+    controller, action = _controller_action(path)
+    return ARG_KINDS.get((controller, action), [controller] * 4)
+
+
 @dataclass
 class StepResult:
     index: int
@@ -75,6 +109,12 @@ def type_name(value: Any) -> str:
 def compare(expected: Any, actual: Any, path: str, problems: list[str], *, key: str = "") -> None:
     """Shape and stable values; volatile keys only by type (null and string may alternate for them)."""
     if isinstance(expected, dict) and isinstance(actual, dict):
+        if expected and all(k.isdigit() for k in [*expected, *actual]):  # keyed by ids: compare in order
+            if len(expected) != len(actual):
+                problems.append(f"{path}: {len(actual)} entries instead of {len(expected)}")
+            for (_, want), (_, got) in zip(expected.items(), actual.items(), strict=False):
+                compare(want, got, f"{path}[id]", problems, key=key)
+            return
         for name in expected:
             if name not in actual:
                 problems.append(f"{path}.{name}: missing")
@@ -105,39 +145,52 @@ class Replayer:
 
     def __init__(self) -> None:
         self.app = create_app()
-        self.ids: dict[str, str] = {}  # transcript id → sandbox id
+        # transcript id → sandbox id, per kind: ids of different tables collide (user 81 and tag 81)
+        self.ids: dict[tuple[str, str], str] = {}
+        self.any_ids: dict[str, str] = {}  # fallback when the kind of an id is unknown (named params)
         self.uuids: dict[str, str] = {}  # uuids MISP generated in the transcript → the sandbox's
         self.keys: dict[str, str] = {"<admin-key>": DEFAULT_ADMIN_KEY, "<unknown-40-char-key>": "U" * 40,
                                      "<short-key>": "short", "<basic-auth user:pass>": "Basic dXNlcjpwYXNz"}
         self.last_user_id: str | None = None
 
+    def sandbox_id(self, kind: str | None, transcript_id: str) -> str:
+        if kind is not None and (kind, transcript_id) in self.ids:
+            return self.ids[(kind, transcript_id)]
+        return self.any_ids.get(transcript_id, transcript_id)
+
     def map_path(self, path: str) -> str:
         path = UUID_IN_PATH.sub(lambda m: self.uuids.get(m.group(0).lower(), m.group(0)), path)
-        return ID_IN_PATH.sub(lambda m: m.group(1) + self.ids.get(m.group(2), m.group(2)), path)
+        kinds = iter(path_arg_kinds(path))
+        return ID_IN_PATH.sub(lambda m: m.group(1) + self.sandbox_id(next(kinds, None) if m.group(1) == "/"
+                                                                     else None, m.group(2)), path)
 
-    def map_body(self, body: Any, key: str = "") -> Any:
+    def map_body(self, body: Any, kind: str | None, key: str = "") -> Any:
         if isinstance(body, dict):
-            return {k: self.map_body(v, k) for k, v in body.items()}
+            return {k: self.map_body(v, WRAPPER_KIND.get(k, kind), k) for k, v in body.items()}
         if isinstance(body, list):
-            return [self.map_body(v, key) for v in body]
-        if isinstance(body, str) and ID_KEYS.search(key) and body in self.ids:
-            return self.ids[body]
+            return [self.map_body(v, kind, key) for v in body]
+        if isinstance(body, str | int) and not isinstance(body, bool) and ID_KEYS.search(key):
+            mapped = self.sandbox_id(kind if key == "id" else FIELD_KIND.get(key), str(body))
+            return mapped if isinstance(body, str) else int(mapped)
         return body
 
-    def learn(self, expected: Any, actual: Any, key: str = "") -> None:
-        """Pair the ids of the recorded answer with the sandbox's, position by position."""
+    def learn(self, expected: Any, actual: Any, kind: str | None, key: str = "") -> None:
+        """Pair the ids of the recorded answer with the sandbox's, position by position, per kind."""
         if isinstance(expected, dict) and isinstance(actual, dict):
             for name in expected:
                 if name in actual:
-                    self.learn(expected[name], actual[name], name)
+                    self.learn(expected[name], actual[name], WRAPPER_KIND.get(name, kind), name)
         elif isinstance(expected, list) and isinstance(actual, list):
             for a, b in zip(expected, actual, strict=False):
-                self.learn(a, b, key)
+                self.learn(a, b, kind, key)
         elif key == "uuid" and isinstance(expected, str) and isinstance(actual, str):
             self.uuids.setdefault(expected.lower(), actual)
-        elif (key == "id" or ID_KEYS.search(key)) and expected is not None and actual is not None \
+        elif ID_KEYS.search(key) and expected is not None and actual is not None \
                 and str(expected) not in ("0", ""):
-            self.ids.setdefault(str(expected), str(actual))
+            id_kind = kind if key == "id" else FIELD_KIND.get(key)
+            if id_kind is not None:
+                self.ids.setdefault((id_kind, str(expected)), str(actual))
+            self.any_ids.setdefault(str(expected), str(actual))
 
     def orgadmin_key(self) -> str:
         """The transcripts redact keys; make one for the most recent org admin through the Store."""
@@ -172,7 +225,7 @@ class Replayer:
         body = request.get("json")
         content = step.get("body_text")
         if content is None and body is not None:
-            content = json.dumps(self.map_body(body))
+            content = json.dumps(self.map_body(body, path_kind(request["path"])))
         response = await client.request(request["method"], self.map_path(request["path"]),
                                         content=content, headers=self.headers(request))
         problems: list[str] = []
@@ -188,7 +241,7 @@ class Replayer:
                 problems.append("answer is not JSON")
             else:
                 compare(expected["json"], actual, "$", problems)
-                self.learn(expected["json"], actual)
+                self.learn(expected["json"], actual, path_kind(request["path"]))
         return StepResult(index, step["name"], not problems, problems)
 
     async def run(self, name: str, steps: list[dict[str, Any]]) -> ScenarioResult:

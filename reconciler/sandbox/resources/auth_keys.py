@@ -34,7 +34,7 @@ def key_json(row: Row, *, edited: bool = False) -> dict[str, Any]:
             "expiration": int(row["expiration"] or 0) if edited else str(row["expiration"] or 0),
             "read_only": bool(row["read_only"]), "user_id": str(row["user_id"]), "comment": row["comment"],
             "allowed_ips": (row["allowed_ips"] if allowed else None) if edited else allowed,
-            "unique_ips": []}
+            "unique_ips": None if edited else []}
 
 
 def with_user(ctx: Ctx, row: Row) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def allowed_ips(value: Any) -> str | None:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
             raise ValueError(f"{item} is not valid IP range") from None
-    return json.dumps(items)
+    return json.dumps(items, separators=(",", ":"))  # stored as PHP's json_encode writes it
 
 
 def expiration(value: Any) -> int:
@@ -137,7 +137,10 @@ def edit(ctx: Ctx) -> Response:
         raise ctx.not_found("Invalid AuthKey.")
     updated = ctx.store.update("auth_keys", row["id"], key_values(ctx, ctx.data("AuthKey")))
     ctx.log("AuthKey", row["id"], "edit", f"AuthKey ({row['id']}): {row['uuid']}")
-    return misp_json({"AuthKey": key_json(updated, edited=True)})
+    # The edit answer carries the owner's id and org, not the email the index/view show (auth_keys--crud).
+    owner = ctx.store.get("users", updated["user_id"])
+    return misp_json({"AuthKey": key_json(updated, edited=True),
+                      "User": {"id": str(updated["user_id"]), "org_id": str(owner["org_id"]) if owner else None}})
 
 
 @route("/auth_keys/delete", methods=("POST", "DELETE"), access="user")

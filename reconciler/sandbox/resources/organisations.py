@@ -8,6 +8,7 @@ from typing import Any
 from starlette.responses import Response
 
 from reconciler.sandbox.http import (
+    HTML_TYPE,
     INTERNAL_ERROR,
     Ctx,
     deleted,
@@ -64,17 +65,25 @@ def find_org(store: Store, ident: str) -> Row | None:
     return store.find_ci("organisations", "name", ident)
 
 
-def with_counts(store: Store, rows: list[Row]) -> list[dict[str, Any]]:
-    """user_count and created_by_email, computed once per request (no query per org)."""
+def with_counts(store: Store, rows: list[Row], site_admin: bool) -> list[dict[str, Any]]:
+    """user_count and (for site admins) created_by_email, from one read of the users (no query per org).
+
+    Only site admins see who created an organisation: an org admin's index and view carry neither
+    created_by nor created_by_email (auth--org-admin-refusals steps 14-15).
+    """
+    users = store.all("users")
     counts: dict[int, int] = {}
-    for user in store.all("users"):
+    for user in users:
         counts[user["org_id"]] = counts.get(user["org_id"], 0) + 1
-    emails = {u["id"]: u["email"] for u in store.all("users")}
+    emails = {u["id"]: u["email"] for u in users}
     result = []
     for row in rows:
         org = org_json(row)
         org["user_count"] = str(counts.get(row["id"], 0))
-        org["created_by_email"] = emails.get(row["created_by"], "Unknown")
+        if site_admin:
+            org["created_by_email"] = emails.get(row["created_by"], "Unknown")
+        else:
+            del org["created_by"]
         result.append(org)
     return result
 
@@ -91,15 +100,17 @@ def index(ctx: Ctx) -> Response:
     term = ctx.named.get("searchall", "").lower()
     if term:
         rows = [r for r in rows if term in (r["name"] or "").lower() or term in (r["uuid"] or "")]
-    return misp_json([{"Organisation": org} for org in with_counts(ctx.store, rows)])
+    return misp_json([{"Organisation": org} for org in with_counts(ctx.store, rows, ctx.is_site_admin)])
 
 
-@route("/organisations/view", access="user")
+@route("/organisations/view", methods=("GET", "HEAD"), access="user")
 def view(ctx: Ctx) -> Response:
     row = find_org(ctx.store, ctx.args[0]) if ctx.args else None
     if row is None:
         raise ctx.not_found("Invalid organisation")
-    [org] = with_counts(ctx.store, [row])
+    if ctx.method == "HEAD":  # an existence check: 200, empty, labelled HTML (organisations--add-full-client-uuid)
+        return Response("", media_type=None, headers={"content-type": HTML_TYPE})
+    [org] = with_counts(ctx.store, [row], ctx.is_site_admin)
     org.pop("landingpage", None)
     return misp_json({"Organisation": org})
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from reconciler.sandbox.http import (
     INTERNAL_ERROR,
+    JSON_TYPE,
     Ctx,
     deleted,
     generate_key,
@@ -21,6 +22,7 @@ from reconciler.sandbox.http import (
     route,
     validation_error,
 )
+from reconciler.sandbox.resources.identity import ALL_PERMS
 from reconciler.sandbox.resources.organisations import org_json
 from reconciler.sandbox.resources.roles import default_role_id, role_json
 from reconciler.sandbox.store import Row
@@ -30,6 +32,14 @@ EMAIL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?
 COMPLEXITY_RE = re.compile(r"^((?=.*\d)|(?=.*\W+))(?![\n])(?=.*[A-Z])(?=.*[a-z]).*$|.{16,}")
 BOOLS = ("autoalert", "contactalert", "disabled", "change_pw", "termsaccepted", "force_logout",
          "external_auth_required", "notification_daily", "notification_weekly", "notification_monthly")
+# The fields the GET "API description" of add/edit lists (users--errors steps 23-24).
+OPTIONAL = ("password", "external_auth_required", "external_auth_key", "enable_password", "nids_sid", "server_id",
+            "gpgkey", "certif_public", "autoalert", "contactalert", "disabled", "change_pw", "termsaccepted",
+            "newsread")
+# GET on delete answers the confirmation modal (HTML labelled JSON, users--errors step 22).
+DELETE_MODAL = ('<div id="genericModal" class="modal hide fade" tabindex="-1" role="dialog">\n'
+                '<h3 id="genericModalLabel">Delete user</h3>\n<p>Are you sure you want to delete the user? It is '
+                'highly recommended to never delete users but to disable them instead.</p>\n</div>\n')
 PRIVILEGED = ("perm_site_admin", "perm_sync", "perm_regexp_access", "restricted_to_site_admin")
 
 
@@ -67,6 +77,16 @@ def user_json(row: Row, *, view: bool = False, add: bool = False) -> dict[str, A
     body["last_pw_change"] = str(row["last_pw_change"]) if row["last_pw_change"] else None
     body["totp_is_set"] = "0"
     return body
+
+
+MISSING_ROLE: dict[str, Any] = {
+    **{name: None for name in ("id", "name", "created", "modified", *ALL_PERMS[:17], "default_role",
+                               "memory_limit", "max_execution_time", "restricted_to_site_admin",
+                               *ALL_PERMS[17:20], "enforce_rate_limit", "rate_limit_count", *ALL_PERMS[20:])},
+    "permission": "0", "permission_description": "read_only"}
+MISSING_ORG: dict[str, Any] = {name: None for name in (
+    "id", "name", "date_created", "date_modified", "description", "type", "nationality", "sector", "created_by",
+    "uuid", "contacts", "local", "restricted_to_domain", "landingpage")}
 
 
 def index_row(row: Row, roles: dict[int, Row], orgs: dict[int, Row]) -> dict[str, Any]:
@@ -116,8 +136,10 @@ def full_view(ctx: Ctx, row: Row, *, admin: bool = False) -> Response:
         admin_roles = {r["id"] for r in ctx.store.all("roles") if r["perm_admin"] and not r["perm_site_admin"]}
         user["orgAdmins"] = {str(u["id"]): u["email"] for u in ctx.store.find("users", org_id=row["org_id"])
                              if u["role_id"] in admin_roles} or []
-    return misp_json({"User": user, "Role": role_json(role) if role else {},
-                      "UserSetting": [], "Organisation": org_json(org) if org else {}})
+    # A user whose role/org no longer exists (an edit saves unknown ids, users--errors step 18) is
+    # shown with every field of the missing record null; the role's computed level still reads read-only.
+    return misp_json({"User": user, "Role": role_json(role) if role else MISSING_ROLE,
+                      "UserSetting": [], "Organisation": org_json(org) if org else MISSING_ORG})
 
 
 @route("/admin/users/view", access="org_admin")
@@ -199,7 +221,8 @@ def add(ctx: Ctx) -> Response:
     if ctx.method != "POST":
         return misp_json({"name": "/admin/users/add API description",
                           "description": "POST a User object in JSON format to this API to create a new user.",
-                          "mandatory_fields": ["email", "org_id", "role_id"], "url": "/admin/users/add"})
+                          "mandatory_fields": ["email", "org_id", "role_id"], "optional_fields": list(OPTIONAL),
+                          "url": "/admin/users/add"})
     assert ctx.user is not None
     data = ctx.data("User")
     values = user_values(ctx, data, None, "Could not add User", ctx.url)
@@ -236,7 +259,9 @@ def edit(ctx: Ctx) -> Response:
     if row is None:
         raise ctx.not_found("Invalid user")
     if ctx.method not in ("POST", "PUT"):
-        return misp_json({"name": "/admin/users/edit API description", "url": "/admin/users/edit"})
+        return misp_json({"name": "/admin/users/edit API description",
+                          "description": "POST a User object in JSON format to this API to edit a user.",
+                          "optional_fields": ["email", "org_id", "role_id", *OPTIONAL], "url": "/admin/users/edit"})
     data = ctx.data("User")
     values = user_values(ctx, data, row, "Could not edit User", ctx.url)
     if "role_id" in data:
@@ -252,11 +277,13 @@ def edit(ctx: Ctx) -> Response:
     return misp_json({"User": user_json(updated)})
 
 
-@route("/admin/users/delete", methods=("POST", "DELETE"), access="org_admin")
+@route("/admin/users/delete", methods=("POST", "DELETE"), access="org_admin", wrong_method=None)
 def delete(ctx: Ctx) -> Response:
     row = visible(ctx, ctx.store.get("users", ctx.args[0])) if ctx.args and ctx.args[0].isdigit() else None
     if row is None:
         raise ctx.not_found("Invalid user")
+    if ctx.method not in ("POST", "DELETE"):
+        return Response(DELETE_MODAL, media_type=None, headers={"content-type": JSON_TYPE})
     ctx.store.delete("users", id=row["id"])  # the user's auth keys stay behind, as in MISP (reference §3.3)
     ctx.log("User", row["id"], "delete", f"User ({row['id']}): {row['email']}")
     return deleted("User deleted.", ctx.url, str(row["id"]))
