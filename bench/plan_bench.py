@@ -24,12 +24,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from reconciler.backend.client import MispClient  # noqa: E402
-from reconciler.engine import run  # noqa: E402
-from reconciler.engine.targets import sandbox_db_url  # noqa: E402
-from reconciler.manifest.load import load  # noqa: E402
-from reconciler.sandbox import DEFAULT_ADMIN_KEY, FaultRule, Faults, create_app  # noqa: E402
-from reconciler.sandbox.http import new_uuid, now_epoch, now_text  # noqa: E402
+from reconciler.backend.client import MispClient
+from reconciler.engine import run
+from reconciler.engine.targets import sandbox_db_url
+from reconciler.manifest.load import load
+from reconciler.sandbox import DEFAULT_ADMIN_KEY, FaultRule, Faults, create_app
+from reconciler.sandbox.http import new_uuid, now_epoch, now_text
 
 
 def seed(db_url: str, orgs: int, users: int, tags: int) -> None:
