@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "reconciler.cli.validate",
     "reconciler.cli.plan",
     "reconciler.cli.state",
+    "reconciler.cli.lifecycle",
 )
 
 

@@ -1,0 +1,98 @@
+"""The disaster-recovery drill of issue 8: configure A, change it by hand, export, rebuild B from the export;
+B plans empty and exports the same as A."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from pathlib import Path
+
+from tests.engine.helpers import Workspace
+from tests.lifecycle.helpers import call, export, files, run_cli
+
+ROOT = Path(__file__).parents[2]
+
+EXTRA = """
+organisations:
+  - {name: Alpha CERT, uuid: 11111111-2222-4333-8444-555555555555, local: true, sector: Government}
+  - {name: Beta Bank, local: false, nationality: Belgium}
+roles:
+  - {name: Analyst, permission: publish, perms: [tagger, sighting]}
+users:
+  - {email: ana@alpha.example.org, org: Alpha CERT, role: Analyst, nids_sid: 4100001}
+  - {email: bob@beta.example.org, org: Beta Bank, role: User, disabled: true}
+sharing_groups:
+  - name: Community
+    uuid: 9a1f4c4e-8c55-4b2a-9c1e-2d1f3b0c1a11
+    releasability: Members only
+    organisations: [{org: Alpha CERT, extend: true}, {org: Beta Bank}]
+tags:
+  - {name: "alpha:internal", colour: "#112233", exportable: false}
+"""
+
+
+def configured(tmp_path: Path) -> Workspace:
+    """Sandbox A: examples/minimal plus EXTRA applied, then changed by hand through MISP's API."""
+    ws = Workspace(tmp_path / "a")
+    shutil.copytree(ROOT / "examples" / "minimal", ws.manifests)
+    ws.write("extra.yaml", EXTRA)
+    applied = ws.apply()
+    assert applied.result is not None
+    assert applied.result.ok, [o.error for o in applied.result.outcomes]
+
+    async def by_hand() -> None:
+        await call(ws, "POST", "/admin/organisations/add", {"name": "Hand Made", "nationality": "France"})
+        users = await call(ws, "GET", "/admin/users/index")
+        bob = next(u["User"] for u in users if u["User"]["email"] == "bob@beta.example.org")
+        await call(ws, "POST", f"/admin/users/edit/{bob['id']}", {"autoalert": True})
+        await call(ws, "POST", "/tags/add", {"name": "hand:made", "colour": "#aabbcc"})
+
+    asyncio.run(by_hand())
+    return ws
+
+
+def test_dr_drill_rebuilds_an_identical_instance(tmp_path: Path) -> None:
+    a = configured(tmp_path)
+    export(a, tmp_path / "export-a")
+    run_cli("validate", tmp_path / "export-a")
+
+    b = Workspace(tmp_path / "b")
+    shutil.copytree(tmp_path / "export-a", b.manifests)
+    applied = b.apply()
+    assert applied.result is not None
+    assert applied.result.ok, [o.error for o in applied.result.outcomes]
+    assert b.plan().plan.is_empty()
+    export(b, tmp_path / "export-b")
+    assert files(tmp_path / "export-b") == files(tmp_path / "export-a")
+
+
+def test_export_keeps_hand_made_changes_and_pins_uuids(tmp_path: Path) -> None:
+    a = configured(tmp_path)
+    export(a, tmp_path / "out")
+    out = files(tmp_path / "out")
+    assert "- name: Hand Made\n" in out["organisations.yaml"]
+    assert "uuid: 11111111-2222-4333-8444-555555555555" in out["organisations.yaml"]
+    assert "autoalert: true" in out["users.yaml"]
+    assert "ORGNAME" not in out["organisations.yaml"] and "admin@admin.test" not in out["users.yaml"]
+    assert not re.search(r"\bid:", "".join(out.values()))
+
+
+def test_a_fresh_instance_exports_nothing_but_with_all_its_builtins(tmp_path: Path) -> None:
+    run_cli("export", "--state-dir", tmp_path / "state", "-o", tmp_path / "none")
+    assert files(tmp_path / "none") == {}
+    run_cli("export", "--state-dir", tmp_path / "state", "-o", tmp_path / "all", "--all")
+    everything = files(tmp_path / "all")
+    assert "- name: ORGNAME\n" in everything["organisations.yaml"]
+    assert "- name: Read Only\n" in everything["roles.yaml"]
+
+
+def test_export_then_adopt_then_plan_is_empty(tmp_path: Path) -> None:
+    a = configured(tmp_path)
+    export(a, tmp_path / "out")
+    shutil.rmtree(a.manifests)
+    shutil.copytree(tmp_path / "out", a.manifests)
+    actions = {c.action.value for c in a.plan().plan.actionable}
+    assert actions == {"adopt"}, a.plan().plan.actionable
+    run_cli("adopt", a.manifests, "--state-dir", a.state_dir)
+    assert a.plan().plan.is_empty()
