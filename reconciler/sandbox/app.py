@@ -16,10 +16,12 @@ from reconciler.sandbox.http import (
     AUTH_FAILED,
     HTML_TYPE,
     INTERNAL_ERROR,
+    IP_REFUSED,
     ROUTES,
     Ctx,
     MispAbort,
     error_body,
+    ip_allowed,
     misp_json,
     parse_path,
     wants_json,
@@ -109,6 +111,9 @@ class SandboxApp:
         if found is None:
             ajax = headers.get("x-requested-with") == "XMLHttpRequest"
             return misp_json(error_body("Authentication failed." if ajax else AUTH_FAILED, ctx.url), 403)
+        client = ctx.request.client.host if ctx.request.client else None
+        if ctx.authkey is not None and not ip_allowed(ctx.authkey.get("allowed_ips"), client):
+            return misp_json(error_body(IP_REFUSED, ctx.url), 403)
         if access == "site_admin" and not ctx.is_site_admin:
             raise ctx.deny()
         if access == "org_admin" and not ctx.is_org_admin:

@@ -7,6 +7,7 @@ JSON makes it an API call (transcript auth--no-or-invalid-key). Resources regist
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import secrets
 import time
@@ -29,6 +30,7 @@ NO_PERMISSION = "You do not have permission to use this functionality."
 INVALID_JSON = ("Invalid JSON input. Make sure that the JSON input is a correctly formatted JSON string. "
                 "This request has been blocked to avoid an unfiltered request.")
 INTERNAL_ERROR = "An Internal Error Has Occurred."
+IP_REFUSED = "It is not possible to use this Auth key from your IP address"
 
 # Who may call a handler: anyone authenticated, org admins (perm_admin), site admins only,
 # or "web": a logged-in browser session only (MISP refuses API keys there).
@@ -81,6 +83,27 @@ def new_uuid() -> str:
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+PBKDF2_ROUNDS = 100_000  # enough to keep a leaked sandbox database from giving passwords away cheaply
+
+
+def hash_password(password: str) -> str:
+    """Salted PBKDF2-SHA256 as `pbkdf2_sha256$rounds$salt$hash` (MISP itself uses bcrypt; the format is ours)."""
+    salt = secrets.token_hex(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), PBKDF2_ROUNDS).hex()
+    return f"pbkdf2_sha256${PBKDF2_ROUNDS}${salt}${digest}"
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    try:
+        scheme, rounds, salt, digest = (stored or "").split("$")
+    except ValueError:
+        return False
+    if scheme != "pbkdf2_sha256":
+        return False
+    candidate = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), int(rounds)).hex()
+    return secrets.compare_digest(candidate, digest)
 
 
 def generate_key() -> str:
@@ -265,7 +288,28 @@ def authenticate(store: Store, header: str | None) -> tuple[Row, Row, Row] | Non
             if user is None or user["disabled"]:
                 continue
             role = store.get("roles", user["role_id"])
-            if role is None:
+            if role is None or not role["perm_auth"]:  # a role without perm_auth makes every key invalid
                 continue
-            return user, role, key
+            return user, read_only_role(role) if key["read_only"] else role, key
     return None
+
+
+def read_only_role(role: Row) -> Row:
+    """What a read-only key may do: MISP clears every perm_* flag of the role except perm_auth and
+    perm_audit for the request (AuthKey::setUserData), so writes and admin pages answer 403."""
+    return {name: 0 if name.startswith("perm_") and name not in ("perm_auth", "perm_audit") else value
+            for name, value in role.items()}
+
+
+def ip_allowed(allowed_ips: str | None, client: str | None) -> bool:
+    """A key's allowed_ips (JSON list of IPs/CIDRs, null = anywhere) admits the caller's address."""
+    if not allowed_ips:
+        return True
+    networks = json.loads(allowed_ips)
+    if not networks:
+        return True
+    try:
+        address = ipaddress.ip_address(client or "")
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net, strict=False) for net in networks)

@@ -71,6 +71,12 @@ def may_manage(ctx: Ctx, user: Row | None) -> bool:
     return ctx.is_org_admin and ctx.user is not None and user["org_id"] == ctx.user["org_id"]
 
 
+def refuse_read_only(ctx: Ctx) -> None:
+    """add/edit/delete need a key that is not read-only (MISP's ACL check not_read_only_authkey)."""
+    if ctx.authkey is not None and ctx.authkey["read_only"]:
+        raise ctx.deny()
+
+
 def visible_keys(ctx: Ctx) -> list[Row]:
     keys = ctx.store.all("auth_keys")
     if ctx.is_site_admin:
@@ -116,6 +122,7 @@ def key_values(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
 @route("/auth_keys/add", methods=("POST",), access="user")
 def add(ctx: Ctx) -> Response:
     assert ctx.user is not None
+    refuse_read_only(ctx)
     ident = ctx.args[0] if ctx.args else "me"
     user = ctx.user if ident == "me" else ctx.store.get("users", ident) if ident.isdigit() else None
     if not may_manage(ctx, user):
@@ -132,6 +139,7 @@ def add(ctx: Ctx) -> Response:
 
 @route("/auth_keys/edit", methods=("POST", "PUT"), access="user")
 def edit(ctx: Ctx) -> Response:
+    refuse_read_only(ctx)
     row = ctx.store.get("auth_keys", ctx.args[0]) if ctx.args and ctx.args[0].isdigit() else None
     if row is None or row["id"] not in {k["id"] for k in visible_keys(ctx)}:
         raise ctx.not_found("Invalid AuthKey.")
@@ -145,6 +153,7 @@ def edit(ctx: Ctx) -> Response:
 
 @route("/auth_keys/delete", methods=("POST", "DELETE"), access="user")
 def delete(ctx: Ctx) -> Response:
+    refuse_read_only(ctx)
     row = ctx.store.get("auth_keys", ctx.args[0]) if ctx.args and ctx.args[0].isdigit() else None
     if row is None or row["id"] not in {k["id"] for k in visible_keys(ctx)}:
         raise ctx.not_found("Invalid AuthKey.")

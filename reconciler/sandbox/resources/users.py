@@ -15,6 +15,7 @@ from reconciler.sandbox.http import (
     deleted,
     generate_key,
     hash_key,
+    hash_password,
     misp_error,
     misp_json,
     new_uuid,
@@ -186,7 +187,7 @@ def user_values(ctx: Ctx, data: dict[str, Any], current: Row | None, failure: st
         problems = check_password(str(data["password"]))
         if problems:
             errors["password"] = problems
-        values["password"] = hash_key(str(data["password"]))
+        values["password"] = hash_password(str(data["password"]))
         values["last_pw_change"] = now_epoch()
     if errors:
         body_id = {"id": str(current["id"])} if current else {}
