@@ -111,5 +111,21 @@ def adopts_only(planned: Planned) -> bool:
     return any(c.action is Action.ADOPT for c in planned.plan.changes)
 
 
-commands = [export, adopt]
-_ = EXIT_CHANGES
+@click.command()
+@PATHS
+@engine_options
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
+              show_default=True)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no drift, 2 drift, 1 error.")
+def drift(paths: tuple[Path, ...], fmt: str, detailed_exitcode: bool, **kw: Any) -> None:
+    """Show what changed since the last apply, in MISP (and by whom) or in the manifests. Read-only."""
+    from reconciler.engine import drift as engine
+
+    desired = load_or_exit(paths, kw["env"])
+    report = run_engine(engine.drift(desired, make_options(kw)))
+    render = {"json": engine.as_json, "markdown": engine.render_markdown}.get(fmt, engine.render_text)
+    click.echo(render(report), nl=False)
+    sys.exit(EXIT_CHANGES if detailed_exitcode and report.has_drift() else EXIT_OK)
+
+
+commands = [export, adopt, drift]
