@@ -12,7 +12,7 @@ import json
 import secrets
 import time
 import uuid as uuidlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -194,6 +194,29 @@ class Ctx:
             "request_type": 1, "request_id": self.request_id or None, "action": action, "model": model,
             "model_id": int(model_id or 0), "model_title": title, "change": change.encode(),
         })
+
+
+# Never written into a log's change text (MISP's Logable skips them; our logs must not hold secrets).
+SECRET_FIELDS = frozenset({"password", "authkey", "authkey_raw", "totp", "confirm_password"})
+
+
+def _log_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def change_text(before: Mapping[str, Any], after: Mapping[str, Any], fields: Iterable[str]) -> str:
+    """MISP's log `change` column: `field (old) => (new)` for each changed field, in save order
+    (transcript logs--org-lifecycle: "description (for log test) => (edited for log test), ...")."""
+    parts = []
+    for name in fields:
+        old, new = _log_value(before.get(name)), _log_value(after.get(name))
+        if name not in SECRET_FIELDS and old != new:
+            parts.append(f"{name} ({old}) => ({new})")
+    return ", ".join(parts)
 
 
 Handler = Callable[[Ctx], Response | Awaitable[Response]]

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from reconciler.sandbox.http import (
     Ctx,
+    change_text,
     deleted,
     generate_key,
     hash_key,
@@ -133,7 +134,8 @@ def add(ctx: Ctx) -> Response:
         "uuid": new_uuid(), "authkey": hash_key(key), "authkey_start": key[:4], "authkey_end": key[-4:],
         "created": now_epoch(), "expiration": 0, "read_only": 0, "user_id": user["id"], "comment": None,
         "allowed_ips": None, **key_values(ctx, ctx.data("AuthKey"))})
-    ctx.log("AuthKey", row["id"], "add", f"AuthKey ({row['id']}): {row['uuid']}")
+    # AuthKey has no display field: titled "Model (id)" like MISP's AdminSetting rows (logs--org-lifecycle)
+    ctx.log("AuthKey", row["id"], "add", f"AuthKey ({row['id']})", change_text({}, row, row))
     return misp_json({"AuthKey": {**key_json(row), "authkey_raw": key}})
 
 
@@ -144,7 +146,7 @@ def edit(ctx: Ctx) -> Response:
     if row is None or row["id"] not in {k["id"] for k in visible_keys(ctx)}:
         raise ctx.not_found("Invalid AuthKey.")
     updated = ctx.store.update("auth_keys", row["id"], key_values(ctx, ctx.data("AuthKey")))
-    ctx.log("AuthKey", row["id"], "edit", f"AuthKey ({row['id']}): {row['uuid']}")
+    ctx.log("AuthKey", row["id"], "edit", f"AuthKey ({row['id']})", change_text(row, updated, updated))
     # The edit answer carries the owner's id and org, not the email the index/view show (auth_keys--crud).
     owner = ctx.store.get("users", updated["user_id"])
     return misp_json({"AuthKey": key_json(updated, edited=True),
@@ -158,5 +160,5 @@ def delete(ctx: Ctx) -> Response:
     if row is None or row["id"] not in {k["id"] for k in visible_keys(ctx)}:
         raise ctx.not_found("Invalid AuthKey.")
     ctx.store.delete("auth_keys", id=row["id"])
-    ctx.log("AuthKey", row["id"], "delete", f"AuthKey ({row['id']}): {row['uuid']}")
+    ctx.log("AuthKey", row["id"], "delete", f"AuthKey ({row['id']})")
     return deleted("AuthKey deleted.", ctx.url, row["id"])

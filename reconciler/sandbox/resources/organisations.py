@@ -11,6 +11,7 @@ from reconciler.sandbox.http import (
     HTML_TYPE,
     INTERNAL_ERROR,
     Ctx,
+    change_text,
     deleted,
     misp_error,
     misp_json,
@@ -38,7 +39,7 @@ def domains_json(value: Any) -> str:
 
     if isinstance(value, str):
         value = [d.strip() for d in value.replace("\n", ",").split(",") if d.strip()]
-    return json.dumps(list(value or []))
+    return json.dumps(list(value or []), separators=(",", ":"))  # as PHP's json_encode stores it
 
 
 def org_json(row: Row) -> dict[str, Any]:
@@ -157,8 +158,10 @@ def add(ctx: Ctx) -> Response:
         "name": values.pop("name", ""), "date_created": now, "date_modified": now, "created_by": ctx.user["id"]
         if ctx.user else 0, "uuid": values.pop("uuid", None) or new_uuid(), "local": 1, "description": None,
         **values})
-    ctx.log("Organisation", row["id"], "add", f"Organisation ({row['id']}): {row['name']}",
-            f"name () => ({row['name']})")
+    # The title is the org's name and the change lists what was saved, in MISP's order (logs--org-lifecycle).
+    saved = ["created_by", "local", "name", *(k for k in WRITABLE if k in values and k != "local"), "uuid",
+             "date_created", "date_modified"]
+    ctx.log("Organisation", row["id"], "add", row["name"], change_text({}, row, dict.fromkeys(saved)))
     return misp_json({"Organisation": org_json(row)})
 
 
@@ -168,11 +171,10 @@ def edit(ctx: Ctx) -> Response:
     if row is None:
         raise ctx.not_found("Invalid organisation")
     values = validate(ctx, ctx.data("Organisation"), row, "Could not edit Organisation")
-    changes = ", ".join(f"{k} ({row.get(k)}) => ({v})" for k, v in values.items() if row.get(k) != v)
+    if row["restricted_to_domain"] is None and "restricted_to_domain" not in values:
+        values["restricted_to_domain"] = "[]"  # an edit saves the empty list ("restricted_to_domain () => ([])")
     updated = ctx.store.update("organisations", row["id"], {**values, "date_modified": now_text()})
-    if updated["restricted_to_domain"] is None:
-        updated = ctx.store.update("organisations", row["id"], {"restricted_to_domain": "[]"})
-    ctx.log("Organisation", row["id"], "edit", f"Organisation ({row['id']}): {updated['name']}", changes)
+    ctx.log("Organisation", row["id"], "edit", updated["name"], change_text(row, updated, values))
     return misp_json({"Organisation": org_json(updated)})
 
 
@@ -182,5 +184,5 @@ def delete(ctx: Ctx) -> Response:
     if row is None:
         raise ctx.not_found("Invalid organisation")
     ctx.store.delete("organisations", id=row["id"])
-    ctx.log("Organisation", row["id"], "delete", f"Organisation ({row['id']}): {row['name']}")
+    ctx.log("Organisation", row["id"], "delete", row["name"])
     return deleted("Organisation deleted", ctx.url, str(row["id"]))

@@ -10,6 +10,7 @@ from reconciler.sandbox.http import (
     INTERNAL_ERROR,
     Ctx,
     MispAbort,
+    change_text,
     deleted,
     misp_error,
     misp_json,
@@ -144,7 +145,7 @@ def add(ctx: Ctx) -> Response:
     now = now_text()
     row = ctx.store.insert("roles", {"name": name, "created": now, "modified": now, "default_role": 0,
                                      **values_from(data, creating=True)})
-    ctx.log("Role", row["id"], "add", f"Role ({row['id']}): {name}")
+    ctx.log("Role", row["id"], "add", name, change_text({}, row, row))
     return misp_json({"Role": role_json(row)})
 
 
@@ -160,7 +161,7 @@ def edit(ctx: Ctx) -> Response:
     if "name" in data:
         values["name"] = check_name(ctx, data["name"], row, "Could not edit Role", "/admin/roles/edit")
     updated = ctx.store.update("roles", row["id"], values)
-    ctx.log("Role", row["id"], "edit", f"Role ({row['id']}): {updated['name']}")
+    ctx.log("Role", row["id"], "edit", updated["name"], change_text(row, updated, values))
     return misp_json({"Role": role_json(updated)})
 
 
@@ -177,7 +178,7 @@ def delete(ctx: Ctx) -> Response:
     if ctx.method not in ("POST", "DELETE"):
         return misp_json({"name": "/admin/roles/delete API description", "url": "/admin/roles/delete"})
     ctx.store.delete("roles", id=row["id"])
-    ctx.log("Role", row["id"], "delete", f"Role ({row['id']}): {row['name']}")
+    ctx.log("Role", row["id"], "delete", row["name"])
     return deleted("Role deleted.", f"/roles/delete/{row['id']}", row["id"])
 
 
@@ -188,6 +189,6 @@ def set_default(ctx: Ctx) -> Response:
         raise validation_error("Could not set default role", ctx.url, "Invalid Role.")
     ctx.store.delete("admin_settings", setting="default_role")
     ctx.store.insert("admin_settings", {"setting": "default_role", "value": str(row["id"])})
-    ctx.log("Role", row["id"], "edit", f"Role ({row['id']}): {row['name']} set as default")
+    ctx.log("AdminSetting", 0, "edit", "AdminSetting (default_role)", change_text({}, {"value": row["id"]}, ["value"]))
     return misp_json({"saved": True, "success": True, "name": "Default role set.", "message": "Default role set.",
                       "url": ctx.url})

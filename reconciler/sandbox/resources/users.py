@@ -12,6 +12,7 @@ from reconciler.sandbox.http import (
     INTERNAL_ERROR,
     JSON_TYPE,
     Ctx,
+    change_text,
     deleted,
     generate_key,
     hash_key,
@@ -248,7 +249,7 @@ def add(ctx: Ctx) -> Response:
     ctx.store.insert("auth_keys", {"uuid": new_uuid(), "authkey": hash_key(key), "authkey_start": key[:4],
                                    "authkey_end": key[-4:], "created": now, "expiration": 0, "read_only": 0,
                                    "user_id": row["id"], "comment": "", "allowed_ips": None})
-    ctx.log("User", row["id"], "add", f"User ({row['id']}): {row['email']}")
+    ctx.log("User", row["id"], "add", row["email"], change_text({}, row, row))  # title: the email
     body = user_json(row)
     body = {**{k: body[k] for k in list(body)[:6]}, "authkey": key, **{k: body[k] for k in list(body)[6:]}}
     return misp_json({"User": body})
@@ -274,7 +275,7 @@ def edit(ctx: Ctx) -> Response:
         values["org_id"] = int(data["org_id"])
     values["date_modified"] = now_epoch()
     updated = ctx.store.update("users", row["id"], values)
-    ctx.log("User", row["id"], "edit", f"User ({row['id']}): {updated['email']}")
+    ctx.log("User", row["id"], "edit", updated["email"], change_text(row, updated, values))
     return misp_json({"User": user_json(updated)})
 
 
@@ -286,5 +287,5 @@ def delete(ctx: Ctx) -> Response:
     if ctx.method not in ("POST", "DELETE"):
         return Response(DELETE_MODAL, media_type=None, headers={"content-type": JSON_TYPE})
     ctx.store.delete("users", id=row["id"])  # the user's auth keys stay behind, as in MISP (reference §3.3)
-    ctx.log("User", row["id"], "delete", f"User ({row['id']}): {row['email']}")
+    ctx.log("User", row["id"], "delete", row["email"])
     return deleted("User deleted.", ctx.url, str(row["id"]))
