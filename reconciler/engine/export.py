@@ -379,6 +379,7 @@ def merge_into(export: Export, live: Live, directory: Path, *, update: bool = Tr
         document = yaml.load(path.read_text("utf-8"))
         if document is None or not hasattr(document, "items"):
             continue
+        keep_anchors(document)
         documents[path] = document
         for kind in KINDS:
             if document.get(kind.name) is not None:
@@ -472,7 +473,41 @@ def add_entry(kind: Kind, entry: ExportedEntry, place: Declared) -> None:
     if kind.singleton_map:
         place.container[entry.key] = to_node(entry.values.get("value"))
         return
-    place.container.append(to_node(entry.values, entry.comments))
+    node = to_node(entry.values, entry.comments)
+    if place.container:
+        move_blank_lines(place.container[-1], node)
+    place.container.append(node)
+
+
+def move_blank_lines(previous: Any, node: Any) -> None:
+    """Blank lines that ended the kind's list belong after the new last entry, not before it: ruamel
+    keeps them in the comment token of the previous entry's last key."""
+    from ruamel.yaml.error import CommentMark
+    from ruamel.yaml.tokens import CommentToken
+
+    if not hasattr(previous, "ca") or not previous or not node or not hasattr(node, "ca"):
+        return
+    items = previous.ca.items.get(list(previous)[-1])
+    token = items[2] if items and len(items) > 2 else None
+    if token is None or not isinstance(token.value, str) or not token.value.endswith("\n\n"):
+        return
+    text = token.value.rstrip("\n")
+    blank = token.value[len(text):]
+    token.value = text + "\n" if text else "\n"
+    node.ca.items[list(node)[-1]] = [None, None, CommentToken(blank, CommentMark(0), None), None]
+
+
+def keep_anchors(node: Any) -> None:
+    """ruamel drops an anchor nothing refers to when dumping; the user wrote it, so it stays."""
+    anchor = getattr(node, "anchor", None)
+    if anchor is not None and getattr(anchor, "value", None):
+        anchor.always_dump = True
+    if isinstance(node, Mapping):
+        for value in node.values():
+            keep_anchors(value)
+    elif isinstance(node, list):
+        for value in node:
+            keep_anchors(value)
 
 
 # -- reading a live instance for export ------------------------------------------------------------------
