@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 class Entry(BaseModel):
     """Base of every manifest entry model: unknown keys are errors (typos must not pass silently)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # strict: YAML 1.2 reads `yes` as text, so no "yes" → true coercion behind the manifest author's back
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 
     # Fields holding secret references; the engine never shows their values.
     SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset()

@@ -27,7 +27,7 @@ class KeySink(BaseModel):
     """Where a created key goes: a file only its owner can read (0600), or a file encrypted with GnuPG to a
     recipient of the operator's keyring. Without a sink the key is never shown: MISP keeps only its hash."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     file: str | None = None
     gpg_file: str | None = None
     recipient: str | None = None

@@ -27,7 +27,7 @@ def catalogue() -> dict[str, dict[str, Any]]:
 
 
 class CsvSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     value: Annotated[list[int], Field()] = []
     delimiter: str = ","
     exclude_regex: str | None = None

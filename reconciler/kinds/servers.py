@@ -16,7 +16,7 @@ from reconciler.model.secrets import SecretRef
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
 class RemoteOrg(Strict):

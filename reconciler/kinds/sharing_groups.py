@@ -23,13 +23,13 @@ LOCAL_SERVER = "local"  # `server: local` is this instance (MISP's server id 0)
 
 
 class Member(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     org: Annotated[str, Field(min_length=1)]
     extend: bool = False
 
 
 class ServerMember(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     server: Annotated[str, Field(min_length=1)]
     all_orgs: bool = False
 

@@ -14,7 +14,7 @@ from reconciler.model.fields import AsSet, Ordered
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
 class TextElement(Strict):

@@ -19,19 +19,19 @@ if TYPE_CHECKING:
 
 
 class PgpFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     file: str
 
 
 class PgpKeyserver(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     keyserver: Literal[True]
 
 
 class Delivery(BaseModel):
     """Where credentials the tool generates go: encrypted to the user's own PGP key."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     gpg_to_user: str
 
 

@@ -13,7 +13,7 @@ from reconciler.model.secrets import SecretRef
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 class ClientCert(Strict):

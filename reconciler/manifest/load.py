@@ -27,6 +27,8 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from reconciler.diags import Diagnostics, SourceRange
 from reconciler.kinds import KINDS, kind_named
 from reconciler.kinds._kind import Kind
+from reconciler.kinds.organisations import UUID_PATTERN
+from reconciler.kinds.users import EMAIL_PATTERN
 from reconciler.manifest.desired import Desired, Located
 from reconciler.manifest.document import Instance, Policy
 from reconciler.manifest.vars import expand
@@ -198,7 +200,10 @@ def plain(node: Any) -> Any:
 
 
 def raw_key(kind: Kind, data: Mapping[str, Any]) -> str | None:
-    parts = [data.get(name) for name in kind.key_fields]
+    """The natural key from raw data (before validation), missing parts taken from the model's defaults."""
+    fields = kind.model.model_fields
+    parts = [data.get(name, None if fields[name].is_required() else fields[name].default)
+             for name in kind.key_fields]
     if any(p is None for p in parts):
         return None
     return kind.normalise_key("/".join(str(p) for p in parts))
@@ -236,7 +241,7 @@ def validate_single(collected: Collected, key: str, model: type[BaseModel], vari
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        for error in exc.errors():
+        for error in collapse_unions(exc.errors()):
             report(diags, error, path_text=key, where=position(path, document, [key, *error["loc"]]),
                    model=model)
         return None
@@ -285,7 +290,7 @@ def validate_item(desired: Desired, item: Item, data: dict[str, Any], defaults: 
     try:
         entry = kind.model.model_validate(data)
     except ValidationError as exc:
-        for error in exc.errors():
+        for error in collapse_unions(exc.errors()):
             report(diags, error, path_text=path_text, where=item.where(*error["loc"]), model=kind.model)
         return
     key = kind.key_of(entry)
@@ -327,6 +332,35 @@ def check_policy_kinds(desired: Desired, collected: Collected, diags: Diagnostic
                             hint=f"did you mean {close[0]!r}?" if close else f"kinds are: {', '.join(names)}")
 
 
+def is_union_tag(part: object) -> bool:
+    """pydantic names the branch of a union in the error path: `str`, `RemoteOrg`, `list[str]`, `literal['all']`."""
+    return isinstance(part, str) and (part[:1].isupper() or part in ("str", "int", "bool") or "[" in part)
+
+
+def collapse_unions(errors: list[Any]) -> list[Any]:
+    """One message per field for a union: the branch that matches the kind of value written (a mapping → the
+    model branch, anything else → the scalar branches), with the branch name left out of the path."""
+    result, seen = [], set()
+    for error in errors:
+        loc = list(error["loc"])
+        tags = [i for i, part in enumerate(loc) if is_union_tag(part)]
+        if not tags:
+            result.append(error)
+            continue
+        at = tags[0]
+        branch = str(loc[at])
+        is_model_branch = branch[:1].isupper()
+        given_is_mapping = isinstance(error.get("input"), dict) or len(loc) > at + 1
+        if is_model_branch != given_is_mapping:
+            continue
+        cleaned = {**error, "loc": tuple(loc[:at] + loc[at + 1:])}
+        marker = (tuple(cleaned["loc"]), cleaned["msg"])
+        if marker not in seen:
+            seen.add(marker)
+            result.append(cleaned)
+    return result or errors
+
+
 def report(diags: Diagnostics, error: Any, *, path_text: str, where: SourceRange, model: type[BaseModel]) -> None:
     """One pydantic error → one diagnostic in manifest words, with what was expected and found."""
     loc = [str(p) for p in error["loc"] if not str(p).startswith("function-")]
@@ -348,10 +382,52 @@ def report(diags: Diagnostics, error: Any, *, path_text: str, where: SourceRange
         close = difflib.get_close_matches(str(given), options, n=1)
         diags.error("not-an-option", f"expected one of {expected}, got {given!r}", subject=where,
                     path=full_path, hint=f"did you mean {close[0]!r}?" if close else "")
+    elif kind in ("model_type", "model_attributes_type", "dict_type") and secret_field(model, loc):
+        diags.error("literal-secret", "a secret is written as a reference, never as the value", subject=where,
+                    path=full_path, hint="write {env: NAME}, {file: path} or {gpg: path.asc}")
+    elif kind in ("string_type",) and isinstance(given, int) and loc and loc[-1] in REFERENCE_FIELDS:
+        diags.error("numeric-reference", f"references name an object by its natural key, not a numeric id "
+                    f"({given})", subject=where, path=full_path, hint="write the name, e.g. role: User")
+    elif kind == "string_pattern_mismatch":
+        pattern = str(error.get("ctx", {}).get("pattern", ""))
+        expected = PATTERN_WORDS.get(pattern, f"text matching {pattern}")
+        diags.error("bad-format", f"expected {expected}, got {given!r}", subject=where, path=full_path)
     else:
         message = str(error["msg"]).removeprefix("Value error, ")
-        shown = f", got {given!r}" if not isinstance(given, dict | list) and given is not None else ""
+        plain_value = not isinstance(given, dict | list) and given is not None and "got " not in message
+        shown = f", got {given!r}" if plain_value else ""
         diags.error(kind.replace("_", "-"), f"{message}{shown}", subject=where, path=full_path)
+
+
+REFERENCE_FIELDS = frozenset({"org", "role", "user", "server", "tag", "sharing_group", "remote_org"})
+PATTERN_WORDS = {  # pydantic patterns → what people call them
+    UUID_PATTERN: "a UUID like 5d6e7f80-1a2b-4c3d-8e9f-a0b1c2d3e4f5",
+    EMAIL_PATTERN: "an e-mail address like analyst@example.org",
+    r"^#[0-9a-fA-F]{6}$": "a colour written #rrggbb",
+    r"^https?://": "an http:// or https:// URL",
+    r"^https?://[^\s/]+": "an http:// or https:// URL",
+    r"^(-1|\d+[MG])$": "a memory size such as 512M, 2G or -1",
+    r"^[A-Za-z_][A-Za-z0-9_]*$": "an environment variable name",
+    r"^[a-z0-9][a-z0-9-]*$": "lower-case letters, digits and dashes",
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]*$": "letters, digits, dots, dashes and underscores",
+}
+
+
+def secret_field(model: type[BaseModel], loc: list[str]) -> bool:
+    """Whether the field at `loc` takes a secret reference (a literal there is a leaked secret)."""
+    from reconciler.model.secrets import SecretRef
+
+    current: Any = model
+    for step in loc:
+        if step.isdigit() or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        info = current.model_fields.get(step)
+        if info is None:
+            return False
+        if SecretRef in getattr(info.annotation, "__args__", ()) or info.annotation is SecretRef:
+            return True
+        current = nested_model(info.annotation)
+    return False
 
 
 def model_fields(model: type[BaseModel], loc: list[str]) -> Iterator[str]:
