@@ -128,4 +128,28 @@ def drift(paths: tuple[Path, ...], fmt: str, detailed_exitcode: bool, **kw: Any)
     sys.exit(EXIT_CHANGES if detailed_exitcode and report.has_drift() else EXIT_OK)
 
 
-commands = [export, adopt, drift]
+@click.command()
+@PATHS
+@engine_options
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (pipelines).")
+def rebuild(paths: tuple[Path, ...], auto_approve: bool, **kw: Any) -> None:
+    """Rebuild a lost MISP's configuration onto an empty MISP, uuids pinned; then say what git cannot give
+    back (passwords, key values, events) and what to do. Runbook: docs/disaster-recovery.md."""
+    from reconciler.cli.plan import confirm_interactively, progress_hook
+    from reconciler.engine.rebuild import rebuild as engine_rebuild
+
+    desired = load_or_exit(paths, kw["env"])
+    rebuilt = run_engine(engine_rebuild(desired, make_options(kw), confirm=confirm_interactively(auto_approve),
+                                        hook=progress_hook()))
+    for warning in rebuilt.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+    try:
+        report_apply(rebuilt.applied)  # exits with apply's code; what git lacks is said after the outcomes
+    finally:
+        if rebuilt.applied.result is not None:
+            console.print("\nNot rebuilt from git — what to do:", highlight=False)
+            for leftover in rebuilt.leftovers:
+                console.print(f"  - {leftover.what}\n      {leftover.todo}", highlight=False, soft_wrap=True)
+
+
+commands = [export, adopt, drift, rebuild]

@@ -96,3 +96,35 @@ def test_export_then_adopt_then_plan_is_empty(tmp_path: Path) -> None:
     assert actions == {"adopt"}, a.plan().plan.actionable
     run_cli("adopt", a.manifests, "--state-dir", a.state_dir)
     assert a.plan().plan.is_empty()
+
+
+def test_rebuild_onto_an_empty_misp_pins_uuids_and_says_what_git_lacks(tmp_path: Path) -> None:
+    a = configured(tmp_path)
+    export(a, tmp_path / "export-a")
+    b = Workspace(tmp_path / "b")
+    shutil.copytree(tmp_path / "export-a", b.manifests)
+    out = run_cli("rebuild", b.manifests, "--state-dir", b.state_dir, "--auto-approve").stdout
+    assert "Not rebuilt from git" in out and "passwords of 3 users" in out and "events, attributes" in out
+
+    async def uuids(ws: Workspace) -> dict[str, str]:
+        orgs = await call(ws, "GET", "/organisations/index/scope:all")
+        return {o["Organisation"]["name"]: o["Organisation"]["uuid"] for o in orgs}
+
+    before, after = asyncio.run(uuids(a)), asyncio.run(uuids(b))
+    assert after["Alpha CERT"] == before["Alpha CERT"] == "11111111-2222-4333-8444-555555555555"
+    assert after["Hand Made"] == before["Hand Made"]  # pinned by the export even though made by hand
+    assert b.plan().plan.is_empty()
+
+
+def test_rebuild_refuses_a_misp_that_is_not_empty(tmp_path: Path) -> None:
+    a = configured(tmp_path)
+    export(a, tmp_path / "export-a")
+    # A's own sandbox (it lives in A's state dir) with an empty ledger elsewhere: MISP is not empty.
+    result = run_cli("rebuild", tmp_path / "export-a", "--state-dir", a.state_dir, "--state-url",
+                     f"sqlite:///{tmp_path / 'fresh.db'}", "--auto-approve", code=1)
+    assert "the target MISP is not empty" in result.output and "Alpha CERT" in result.output
+    c = Workspace(tmp_path / "c")
+    shutil.copytree(tmp_path / "export-a", c.manifests)
+    c.apply()
+    again = run_cli("rebuild", c.manifests, "--state-dir", c.state_dir, "--auto-approve", code=1)
+    assert "already owns objects" in again.output
