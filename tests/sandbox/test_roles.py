@@ -49,7 +49,7 @@ async def test_name_is_required_and_unique(sandbox_http: httpx.AsyncClient) -> N
     assert duplicate.status_code == 403
     assert duplicate.json()["errors"] == {"name": ["A role with this name already exists."]}
     empty = await sandbox_http.post("/admin/roles/add", json={"name": ""})
-    assert empty.json()["errors"] == {"name": ["This field cannot be left blank."]}
+    assert empty.json()["errors"] == {"name": ["Name cannot be empty."]}
     missing = await sandbox_http.post("/admin/roles/add", json={"permission": 1})
     assert missing.status_code == 500  # recorded: MISP fails hard on a body without name
 

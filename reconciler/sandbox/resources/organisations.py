@@ -122,10 +122,12 @@ def validate(ctx: Ctx, data: dict[str, Any], current: Row | None, failure: str) 
     if "name" in values:
         name = str(values["name"] or "").strip()
         same = ctx.store.find_ci("organisations", "name", name)
-        if current is not None and not name:
-            errors["name"] = ["Name cannot be empty."]
-        elif same is not None and (current is None or same["id"] != current["id"]):
+        # The uniqueness rule runs first: renaming to "" once a nameless org exists reports the duplicate
+        # (organisations--errors steps 4 and 8).
+        if same is not None and (current is None or same["id"] != current["id"]):
             errors["name"] = ["An organisation with this name already exists."]
+        elif current is not None and not name:
+            errors["name"] = ["Name cannot be empty."]
         values["name"] = name
     if values.get("uuid"):
         uuid = str(values["uuid"])

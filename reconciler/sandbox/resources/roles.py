@@ -116,7 +116,7 @@ def check_name(ctx: Ctx, name: Any, current: Row | None, failure: str, url: str)
     text = str(name or "").strip()
     errors: dict[str, list[str]] = {}
     if not text:
-        errors["name"] = ["This field cannot be left blank."]
+        errors["name"] = ["Name cannot be empty."]  # roles--errors step 3
     elif any(r["name"] == text and (current is None or r["id"] != current["id"]) for r in ctx.store.all("roles")):
         errors["name"] = ["A role with this name already exists."]
     if errors:
