@@ -190,7 +190,8 @@ def export_entry(kind: Kind, obj: LiveObject, live: Live, result: Export) -> Exp
             full[name] = {"env": variable}
             comments[name] = f"set {variable}"
             result.secrets.append(variable)
-    values = minimal(kind.name, full)
+    values = minimal(kind.name, typed(kind, full))
+    full = typed(kind, full)
     try:
         kind.model.model_validate(values)
     except ValidationError as exc:
@@ -200,6 +201,21 @@ def export_entry(kind: Kind, obj: LiveObject, live: Live, result: Export) -> Exp
                             f"refuses ({where}: {first['msg']})")
         return None
     return ExportedEntry(kind.name, obj.key, values, full, comments)
+
+
+def typed(kind: Kind, values: dict[str, object]) -> dict[str, object]:
+    """Scalars in the model's type: canonical forms may keep MISP's text ("300" for an int field), and the
+    manifest models are strict."""
+    try:
+        lax = kind.model.model_validate(values, strict=False)
+    except ValidationError:
+        return values  # export_entry reports it
+    out = dict(values)
+    for name, value in values.items():
+        coerced = getattr(lax, name, value)
+        if isinstance(value, str) and isinstance(coerced, int | float) and not isinstance(coerced, bool):
+            out[name] = coerced
+    return out
 
 
 def manifest_fields(kind: Kind, obj: LiveObject, live: Live) -> dict[str, object]:

@@ -128,3 +128,20 @@ def test_rebuild_refuses_a_misp_that_is_not_empty(tmp_path: Path) -> None:
     c.apply()
     again = run_cli("rebuild", c.manifests, "--state-dir", c.state_dir, "--auto-approve", code=1)
     assert "already owns objects" in again.output
+
+
+def test_dr_drill_from_the_training_example(tmp_path: Path) -> None:
+    a = Workspace(tmp_path / "a")
+    shutil.copytree(ROOT / "examples" / "training", a.manifests)
+    applied = a.apply()
+    assert applied.result is not None and applied.result.ok
+    export(a, tmp_path / "export-a")
+    run_cli("validate", tmp_path / "export-a")
+    b = Workspace(tmp_path / "b")
+    shutil.copytree(tmp_path / "export-a", b.manifests)
+    rebuilt = b.apply()
+    assert rebuilt.result is not None
+    assert rebuilt.result.ok, [o.error for o in rebuilt.result.outcomes]
+    assert b.plan().plan.is_empty()
+    export(b, tmp_path / "export-b")
+    assert files(tmp_path / "export-b") == files(tmp_path / "export-a")
