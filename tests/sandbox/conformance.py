@@ -159,6 +159,7 @@ class Replayer:
         self.keys: dict[str, str] = {"<admin-key>": DEFAULT_ADMIN_KEY, "<unknown-40-char-key>": "U" * 40,
                                      "<short-key>": "short", "<basic-auth user:pass>": "Basic dXNlcjpwYXNz"}
         self.last_user_id: str | None = None
+        self.user_keys: dict[int, str] = {}  # sandbox user id → its clear key, from user add answers
 
     def sandbox_id(self, kind: str | None, transcript_id: str) -> str:
         if kind is not None and (kind, transcript_id) in self.ids:
@@ -202,15 +203,24 @@ class Replayer:
                 self.ids.setdefault((id_kind, str(expected)), str(actual))
             self.any_ids.setdefault(str(expected), str(actual))
 
+    def capture_keys(self, answer: Any) -> None:
+        """Keep the clear key of each user the sandbox creates (user add answers it once as User.authkey)."""
+        user = answer.get("User") if isinstance(answer, dict) else None
+        if isinstance(user, dict) and isinstance(user.get("authkey"), str) and len(user["authkey"]) == 40:
+            self.user_keys[int(user["id"])] = user["authkey"]
+
     def orgadmin_key(self) -> str:
-        """The transcripts redact keys; make one for the most recent org admin through the Store."""
+        """The most recent org admin's key: the one its user add answered (so the sandbox holds exactly the
+        keys MISP held), or, when that answer was not seen, a key made for it through the Store."""
         if "<orgadmin-key>" in self.keys:
             return self.keys["<orgadmin-key>"]
         store = self.app.state.store
         with store.transaction():
             admins = [u for u in store.all("users") if u["role_id"] == 2]
-            key = generate_key()
-            if admins:
+            key = self.user_keys.get(admins[-1]["id"], "") if admins else ""
+            if not key:
+                key = generate_key()
+            if admins and admins[-1]["id"] not in self.user_keys:
                 store.insert("auth_keys", {"uuid": new_uuid(), "authkey": hash_key(key), "authkey_start": key[:4],
                                            "authkey_end": key[-4:], "created": now_epoch(), "expiration": 0,
                                            "read_only": 0, "user_id": admins[-1]["id"], "comment": "conformance"})
@@ -251,6 +261,7 @@ class Replayer:
                 problems.append("answer is not JSON")
             else:
                 compare(expected["json"], actual, "$", problems, map_url=self.map_path)
+                self.capture_keys(actual)
                 self.learn(expected["json"], actual, path_kind(request["path"]))
         return StepResult(index, step["name"], not problems, problems)
 
