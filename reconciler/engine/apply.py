@@ -103,7 +103,7 @@ class Applier:
                 outcome = await self.perform(change)
             if outcome.status != "ok":
                 self.failed.add((change.kind, change.key))
-            self.audit(outcome)
+            await asyncio.to_thread(self.audit, outcome)
             if self.hook:
                 self.hook.finished(change, outcome)
             return outcome
@@ -125,12 +125,14 @@ class Applier:
 
     async def perform(self, change: Change) -> Outcome:
         kind = kind_named(change.kind)
-        op = self.store.journal_intent(self.run_id, change.kind, change.key, change.action.value,
-                                       {"fields": [f.as_json() for f in change.fields]})
+        # State writes run in a worker thread: each is a durable commit, and the event loop keeps other
+        # operations' HTTP requests moving meanwhile (SQLite serialises the writes themselves).
+        op = await asyncio.to_thread(self.store.journal_intent, self.run_id, change.kind, change.key,
+                                     change.action.value, {"fields": [f.as_json() for f in change.fields]})
         request_ids: list[str] = []
         token = _REQUEST_IDS.set(request_ids)
         try:
-            self.store.journal_sent(op, "")
+            await asyncio.to_thread(self.store.journal_sent, op, "")
             obj = await self.dispatch(kind, change)
         except OutcomeUnknown:
             obj = await self.reread(kind, change)
@@ -144,9 +146,10 @@ class Applier:
             return Outcome(change, "failed", message, request_ids=request_ids)
         finally:
             _REQUEST_IDS.reset(token)
-        self.record(kind, change, obj)
+        self.live_follows(kind, change, obj)
+        await asyncio.to_thread(self.record, kind, change, obj)
         misp_id = obj.id if obj is not None else change.misp_id
-        self.store.journal_confirmed(op, misp_id=misp_id, uuid=obj.uuid if obj else None)
+        await asyncio.to_thread(self.store.journal_confirmed, op, misp_id=misp_id, uuid=obj.uuid if obj else None)
         return Outcome(change, "ok", misp_id=misp_id, request_ids=request_ids)
 
     async def dispatch(self, kind: Kind, change: Change) -> LiveObject | None:
@@ -184,18 +187,23 @@ class Applier:
                 return obj
         return None
 
+    def live_follows(self, kind: Kind, change: Change, obj: LiveObject | None) -> None:
+        """Live state follows each confirmed operation at once (in the event loop: later layers read it)."""
+        if change.action is Action.DELETE:
+            self.live.remove(kind.name, change.key)
+        elif obj is not None:
+            self.live.put(kind.name, obj)
+
     def record(self, kind: Kind, change: Change, obj: LiveObject | None) -> None:
-        """Ledger and live state follow each confirmed operation at once."""
+        """The ledger follows each confirmed operation (runs in a worker thread)."""
         from reconciler.state import OwnedObject
 
         if change.action is Action.DELETE:
-            self.live.remove(kind.name, change.key)
             self.store.disown(self.instance, kind.name, change.key)
             return
         assert obj is not None and kind.adapter is not None
         entry = self.entry(change)
         assert entry is not None
-        self.live.put(kind.name, obj)
         want = kind.adapter.desired(entry, self.live)
         previous = self.store.owned(self.instance, kind.name, change.key) \
             if change.action is Action.UPDATE else None
