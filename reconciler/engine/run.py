@@ -19,6 +19,7 @@ from reconciler.engine.diff import diff
 from reconciler.engine.live import Live
 from reconciler.engine.read import kinds_in_scope, read_live
 from reconciler.engine.targets import open_client
+from reconciler.kinds._kind import Kind
 from reconciler.model.secrets import SecretRef
 from reconciler.plans.plan import Plan
 from reconciler.plans.planfile import SavedPlan
@@ -102,8 +103,21 @@ async def make_plan(desired: Desired, client: MispClient, state: StateStore, opt
     live = await read_live(client, kinds, desired)
     check_lineage(state, name, live)
     result = diff(desired, live, ledger, kinds, instance=name, allow_deletes=options.allow_deletes)
+    result.plan.notes.extend(unmanaged_notes(desired, kinds))
     result.plan.created_at = datetime.now(UTC).isoformat(timespec="seconds")
     return Planned(result.plan, result.diagnostics, live)
+
+
+def unmanaged_notes(desired: Desired, kinds: list[Kind]) -> list[str]:
+    """Declared kinds this version validates but cannot apply yet: said plainly, never silently skipped."""
+    from reconciler.kinds import kind_named
+
+    notes = []
+    for name, entries in desired.entries.items():
+        if entries and kind_named(name).adapter is None:
+            notes.append(f"{name}: {len(entries)} declared entr{'y' if len(entries) == 1 else 'ies'} validated but "
+                         "not planned: this version has no MISP adapter for this kind yet")
+    return notes
 
 
 def check_lineage(state: StateStore, name: str, live: Live) -> None:
