@@ -72,6 +72,20 @@ def may_manage(ctx: Ctx, user: Row | None) -> bool:
     return ctx.is_org_admin and ctx.user is not None and user["org_id"] == ctx.user["org_id"]
 
 
+def may_add_for(ctx: Ctx, user: Row | None) -> bool:
+    """Who may get a new key from this caller (reference identity §4): site admins any user, anyone
+    themselves, org admins enabled users without admin rights whose role has perm_auth. MISP does not
+    compare the target's org on add (a bug the reference records), so neither do we; edit/delete do."""
+    if user is None:
+        return False
+    if ctx.is_site_admin or (ctx.user is not None and user["id"] == ctx.user["id"]):
+        return True
+    if not ctx.is_org_admin or user["disabled"]:
+        return False
+    role = ctx.store.get("roles", user["role_id"])
+    return role is not None and bool(role["perm_auth"]) and not role["perm_admin"] and not role["perm_site_admin"]
+
+
 def refuse_read_only(ctx: Ctx) -> None:
     """add/edit/delete need a key that is not read-only (MISP's ACL check not_read_only_authkey)."""
     if ctx.authkey is not None and ctx.authkey["read_only"]:
@@ -126,7 +140,7 @@ def add(ctx: Ctx) -> Response:
     refuse_read_only(ctx)
     ident = ctx.args[0] if ctx.args else "me"
     user = ctx.user if ident == "me" else ctx.store.get("users", ident) if ident.isdigit() else None
-    if not may_manage(ctx, user):
+    if not may_add_for(ctx, user):
         raise misp_error(405, NOT_ALLOWED, ctx.url)
     assert user is not None
     key = generate_key()
