@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -35,16 +36,12 @@ ADD_DESCRIPTION = {
 
 
 def domains_json(value: Any) -> str:
-    import json
-
     if isinstance(value, str):
         value = [d.strip() for d in value.replace("\n", ",").split(",") if d.strip()]
     return json.dumps(list(value or []), separators=(",", ":"))  # as PHP's json_encode stores it
 
 
 def org_json(row: Row) -> dict[str, Any]:
-    import json
-
     domains = row.get("restricted_to_domain")
     parsed = json.loads(domains) if domains else None
     return {

@@ -12,6 +12,7 @@ from reconciler.sandbox.http import (
     INTERNAL_ERROR,
     JSON_TYPE,
     Ctx,
+    MispAbort,
     change_text,
     deleted,
     generate_key,
@@ -191,8 +192,7 @@ def user_values(ctx: Ctx, data: dict[str, Any], current: Row | None, failure: st
         values["password"] = hash_password(str(data["password"]))
         values["last_pw_change"] = now_epoch()
     if errors:
-        body_id = {"id": str(current["id"])} if current else {}
-        raise validation_error(failure, url, errors) if not body_id else _edit_error(failure, url, errors, body_id)
+        raise validation_error(failure, url, errors) if current is None else edit_error(failure, url, errors, current)
     for name in BOOLS:
         if name in data:
             values[name] = int(data[name] not in (False, 0, "0", "", None, "false"))
@@ -204,11 +204,10 @@ def user_values(ctx: Ctx, data: dict[str, Any], current: Row | None, failure: st
     return values
 
 
-def _edit_error(failure: str, url: str, errors: Any, extra: dict[str, str]) -> Exception:
-    from reconciler.sandbox.http import MispAbort
-
+def edit_error(failure: str, url: str, errors: Any, current: Row) -> MispAbort:
+    """A failed edit also echoes the user's id (users--errors steps 13-15)."""
     return MispAbort(misp_json({"saved": False, "name": failure, "message": failure, "url": url,
-                                "errors": errors, **extra}, 403))
+                                "errors": errors, "id": str(current["id"])}, 403))
 
 
 def assignable(ctx: Ctx, role: Row, current_role_id: int | None) -> bool:
