@@ -6,15 +6,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from reconciler.kinds._kind import Entry, Kind
+from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
+from reconciler.kinds._misp import as_bool, as_int, as_text, rows, unwrap
 from reconciler.kinds.servers import Rules
 from reconciler.model.secrets import SecretRef
+
+if TYPE_CHECKING:
+    from reconciler.backend.client import MispClient
 
 Distribution = Literal["org", "community", "connected", "all", "sharing_group", "inherit"]
 
@@ -78,5 +83,103 @@ class Feed(Entry):
         return self
 
 
+DISTRIBUTIONS = ("org", "community", "connected", "all", "sharing_group", "inherit")  # MISP's 0..5
+FLAGS = ("fixed_event", "delta_merge", "publish", "override_ids", "caching_enabled", "lookup_visible", "enabled")
+TEXTS = ("name", "provider", "url", "source_format", "input_source")
+
+
+def canonical_rules(value: Any) -> dict[str, Any] | None:
+    """MISP keeps rules as a JSON string; empty OR/NOT lists and empty url_params mean no rule at all."""
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else None
+    if not isinstance(value, dict):
+        return None
+    result = {}
+    for name, rule in value.items():
+        if isinstance(rule, dict):
+            kept = {k: sorted(v) for k, v in rule.items() if v}
+            if kept:
+                result[name] = kept
+        elif rule:
+            result[name] = rule
+    return result or None
+
+
+class FeedAdapter:
+    """Feeds by URL; distribution, sharing group and tag by name. MISP's REST add fills in defaults of its own
+    (fixed_event true, distribution 0): for a catalogue feed the catalogue's values are sent instead, so a feed
+    picked from the defaults is created as MISP's own "load default feeds" would have it."""
+
+    async def fetch(self, client: MispClient, declared: Mapping[str, Entry]) -> Sequence[Mapping[str, Any]]:
+        return rows(await client.get("/feeds/index"), "Feed")
+
+    def parse(self, raw: Mapping[str, Any], names: Names) -> LiveObject | None:
+        feed = unwrap(raw, "Feed")
+        distribution = as_int(feed.get("distribution"))
+        fields: dict[str, object] = {name: as_text(feed.get(name)) for name in TEXTS}
+        fields.update({name: as_bool(feed.get(name)) for name in FLAGS})
+        fields["distribution"] = DISTRIBUTIONS[distribution] if 0 <= distribution < 6 else str(distribution)
+        sg, tag = as_int(feed.get("sharing_group_id")), as_int(feed.get("tag_id"))
+        fields["sharing_group"] = names.key_of("sharing_groups", str(sg)) if sg else None
+        fields["tag"] = names.key_of("tags", str(tag)) if tag else None
+        fields["rules"] = canonical_rules(feed.get("rules"))
+        return LiveObject(key=str(feed["url"]), id=str(feed["id"]), fields=fields, raw=feed)
+
+    def desired(self, entry: Entry, names: Names) -> dict[str, object]:
+        assert isinstance(entry, Feed)
+        stated = set(entry.model_fields_set) | ({"name", "provider", "url", "source_format"} if entry.default else set())
+        want: dict[str, object] = {"url": entry.url}
+        for name in (*TEXTS, *FLAGS, "distribution", "sharing_group", "tag"):
+            if name in stated:
+                want[name] = getattr(entry, name)
+        if "rules" in stated:
+            want["rules"] = canonical_rules(entry.rules.model_dump(exclude_none=True) if entry.rules else None)
+        return want
+
+    def body(self, entry: Feed, values: Mapping[str, object], names: Names) -> dict[str, object]:
+        body: dict[str, object] = {}
+        for name, value in values.items():
+            if name == "distribution":
+                body["distribution"] = str(DISTRIBUTIONS.index(str(value)))
+            elif name == "sharing_group":
+                body["sharing_group_id"] = names.id_of("sharing_groups", str(value)) if value else "0"
+            elif name == "tag":
+                body["tag_id"] = names.id_of("tags", str(value)) if value else "0"
+            elif name == "rules":
+                body["rules"] = json.dumps(entry.rules.model_dump(exclude_none=True) if entry.rules else {})
+            else:
+                body[name] = value
+        if entry.headers is not None and "headers" in values:
+            body["headers"] = names.secret(entry.headers)
+        return body
+
+    def catalogue_defaults(self, entry: Feed) -> dict[str, object]:
+        if not entry.default:
+            return {"fixed_event": False, "distribution": "3"} if entry.fixed_event is None else {}
+        feed = catalogue()[entry.default]["Feed"]
+        keep = ("fixed_event", "delta_merge", "publish", "override_ids", "distribution", "input_source", "rules",
+                "settings", "lookup_visible", "caching_enabled")
+        return {k: feed[k] for k in keep if k in feed}
+
+    async def create(self, client: MispClient, entry: Entry, names: Names) -> LiveObject:
+        assert isinstance(entry, Feed)
+        body = {**self.catalogue_defaults(entry), **self.body(entry, self.desired(entry, names), names)}
+        answer = await client.post("/feeds/add", {"Feed": body})
+        feed = self.parse(answer, names)
+        assert feed is not None
+        return feed
+
+    async def update(self, client: MispClient, entry: Entry, live: LiveObject,
+                     changed: Mapping[str, object], names: Names) -> LiveObject:
+        assert isinstance(entry, Feed)
+        answer = await client.post(f"/feeds/edit/{live.id}", {"Feed": self.body(entry, changed, names)})
+        feed = self.parse(answer, names)
+        assert feed is not None
+        return feed
+
+    async def delete(self, client: MispClient, live: LiveObject, names: Names) -> None:
+        await client.post(f"/feeds/delete/{live.id}")
+
+
 KIND = Kind(name="feeds", model=Feed, key=lambda e: e.url, key_fields=("url",),
-            refs={"tag": "tags", "sharing_group": "sharing_groups"})
+            refs={"tag": "tags", "sharing_group": "sharing_groups"}, adapter=FeedAdapter())

@@ -282,3 +282,28 @@ def test_role_edit_keeps_an_undeclared_rate_limit_count(tmp_path: Path) -> None:
     roles = asyncio.run(call(ws, "GET", "/roles/index"))
     [limited] = [r["Role"] for r in roles if r["Role"]["name"] == "Limited"]
     assert limited["rate_limit_count"] == "50" and limited["perm_tagger"] is True
+
+
+FEEDS = """
+tags:
+  - {name: "feed:auto", colour: "#123456"}
+feeds:
+  - {default: Tor exit nodes, enabled: false, distribution: community}
+  - {name: Custom, provider: Me, url: "https://feeds.example.org/list.txt", source_format: freetext, tag: "feed:auto",
+     distribution: org, rules: {tags: {OR: [tlp:white]}}}
+"""
+
+
+def test_feeds_from_the_catalogue_and_custom_converge_and_one_field_changes_alone(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    ws.write("feeds.yaml", FEEDS)
+    applied = ws.apply()
+    assert applied.result is not None and applied.result.ok, [o.error for o in applied.result.outcomes]
+    assert ws.plan().plan.is_empty()
+    feeds = asyncio.run(call(ws, "GET", "/feeds/index"))
+    [tor] = [f["Feed"] for f in feeds if f["Feed"]["name"] == "Tor exit nodes"]
+    assert tor["source_format"] == "csv" and tor["delta_merge"] is True  # the catalogue's, not REST add's
+    ws.write("feeds.yaml", FEEDS.replace("distribution: org", "distribution: connected"))
+    assert fields_of(ws) == [("https://feeds.example.org/list.txt", "distribution", "org", "connected")]
+    ws.apply()
+    assert ws.plan().plan.is_empty()

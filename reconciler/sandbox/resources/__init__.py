@@ -28,6 +28,7 @@ MODULE_NAMES = (
     "taxonomies",
     "sharing_groups",
     "blocklists",
+    "feeds",
 )
 
 
