@@ -31,8 +31,10 @@ def source(paths: tuple[Path, ...], into: Path | None, env: str | None) -> Desir
     """The manifests that say which instance to read; none at all means the embedded sandbox."""
     from reconciler.manifest.desired import Desired
 
-    if paths or into is not None:
-        return load_or_exit(paths or (into,) if into is not None else paths, env)
+    if paths:
+        return load_or_exit(paths, env)
+    if into is not None:
+        return load_or_exit((into,), env)  # the directory being updated names its own instance
     return Desired()
 
 

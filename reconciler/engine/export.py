@@ -132,7 +132,7 @@ def build_export(live: Live, kinds: Sequence[Kind], *, include_builtin: bool = F
     for kind in kinds:
         if kind.name not in selected:
             continue
-        for key in sorted(live.live(kind.name)):
+        for key in sorted(live.live(kind.name), key=lambda k: (k.casefold(), k)):
             obj = live.live(kind.name)[key]
             if not include_builtin and is_builtin(kind, obj, live):
                 continue
@@ -164,7 +164,15 @@ def is_builtin(kind: Kind, obj: LiveObject, live: Live) -> bool:
         return obj.fields.get("comment") == DEFAULT_BLOCKLIST_COMMENT
     if name == "settings":
         return setting_is_default(obj)
+    if name == "feeds":  # the catalogue's `default` feeds a fresh MISP lists, until someone enables them
+        return obj.key in default_feed_urls() and not obj.fields.get("enabled")
     return False
+
+
+def default_feed_urls() -> frozenset[str]:
+    from reconciler.kinds.feeds import catalogue
+
+    return frozenset(str(f.get("Feed", f).get("url")) for f in catalogue().values() if f.get("Feed", f).get("default"))
 
 
 def setting_is_default(obj: LiveObject) -> bool:
