@@ -18,8 +18,10 @@ from reconciler.sandbox.http import (
     INTERNAL_ERROR,
     IP_REFUSED,
     ROUTES,
+    USER_DISABLED,
     Ctx,
     MispAbort,
+    UserDisabled,
     error_body,
     ip_allowed,
     misp_json,
@@ -107,7 +109,10 @@ class SandboxApp:
         if not is_api:
             return self.to_login()
         headers = ctx.request.headers
-        found = resources.authenticate_request(ctx, headers.get("authorization") or headers.get("x-misp-auth"))
+        try:
+            found = resources.authenticate_request(ctx, headers.get("authorization") or headers.get("x-misp-auth"))
+        except UserDisabled:
+            return misp_json(error_body(USER_DISABLED, ctx.url), 403)
         if found is None:
             ajax = headers.get("x-requested-with") == "XMLHttpRequest"
             return misp_json(error_body("Authentication failed." if ajax else AUTH_FAILED, ctx.url), 403)

@@ -30,11 +30,16 @@ NO_PERMISSION = "You do not have permission to use this functionality."
 INVALID_JSON = ("Invalid JSON input. Make sure that the JSON input is a correctly formatted JSON string. "
                 "This request has been blocked to avoid an unfiltered request.")
 INTERNAL_ERROR = "An Internal Error Has Occurred."
+USER_DISABLED = "Authentication failed. Your user account has been disabled."
 IP_REFUSED = "It is not possible to use this Auth key from your IP address"
 
 # Who may call a handler: anyone authenticated, org admins (perm_admin), site admins only,
 # or "web": a logged-in browser session only (MISP refuses API keys there).
 Access = Literal["user", "org_admin", "site_admin", "web", "public"]
+
+
+class UserDisabled(Exception):
+    """The API key is valid but its user is disabled: answered 403 with its own message by the app."""
 
 
 class MispAbort(Exception):
@@ -299,6 +304,7 @@ def authenticate(store: Store, header: str | None) -> tuple[Row, Row, Row] | Non
     """
     if not header:
         return None
+    disabled = False
     for candidate in (c.strip() for c in header.split(",")):
         if len(candidate) != 40:
             continue
@@ -306,14 +312,19 @@ def authenticate(store: Store, header: str | None) -> tuple[Row, Row, Row] | Non
             if key["authkey"] != hash_key(candidate):
                 continue
             if key["expiration"] and int(key["expiration"]) < now_epoch():
-                continue
+                continue  # an expired key is simply not found (reference identity §1.1)
             user = store.get("users", key["user_id"])
-            if user is None or user["disabled"]:
+            if user is None:
+                continue
+            if user["disabled"]:
+                disabled = True
                 continue
             role = store.get("roles", user["role_id"])
             if role is None or not role["perm_auth"]:  # a role without perm_auth makes every key invalid
                 continue
             return user, read_only_role(role) if key["read_only"] else role, key
+    if disabled:  # a valid key of a disabled user gets its own message (reference identity §1.1)
+        raise UserDisabled
     return None
 
 

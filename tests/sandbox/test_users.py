@@ -58,7 +58,11 @@ async def test_every_writable_field_with_the_wrapper(sandbox_app: SandboxApp,
 async def test_disabled_user_key_is_refused(sandbox_app: SandboxApp, sandbox_http: httpx.AsyncClient) -> None:
     user = await add_user(sandbox_http, "off@example.org", disabled=True)
     async with as_key(sandbox_app, user["authkey"]) as off:
-        assert (await off.get("/users/view/me")).status_code == 403
+        refused = await off.get("/users/view/me")
+    assert refused.status_code == 403
+    assert refused.json() == {"name": "Authentication failed. Your user account has been disabled.",
+                              "message": "Authentication failed. Your user account has been disabled.",
+                              "url": "/users/view/me"}
 
 
 @pytest.mark.parametrize(("fields", "errors"), [
