@@ -142,3 +142,20 @@ async def test_listing_10000_users_is_fast(sandbox_app: SandboxApp, sandbox_http
     elapsed = time.perf_counter() - started
     assert len(listed) == 10_001 and listed[-1]["Organisation"]["name"] == "ORGNAME"
     assert elapsed < 2.0  # one read of users, roles and orgs each: about 0.25 s here
+
+
+async def test_index_named_filters(sandbox_http: httpx.AsyncClient) -> None:
+    org = (await sandbox_http.post("/admin/organisations/add", json={"name": "Filtered"})).json()["Organisation"]
+    await add_user(sandbox_http, "a@f.example", str(org["id"]), "3")
+    await add_user(sandbox_http, "b@f.example", str(org["id"]), "6", disabled=True)
+
+    async def emails(path: str) -> set[str]:
+        return {u["User"]["email"] for u in (await sandbox_http.get(f"/admin/users/index/{path}")).json()}
+
+    assert await emails(f"searchorg:{org['id']}") == {"a@f.example", "b@f.example"}
+    assert await emails("searchrole:3|6") == {"a@f.example", "b@f.example"}
+    assert await emails("searchrole:!1") == {"a@f.example", "b@f.example"}
+    assert await emails("searchdisabled:1") == {"b@f.example"}
+    assert await emails("searchemail:a@f") == {"a@f.example"}
+    assert await emails("value:filtered") == {"a@f.example", "b@f.example"}
+    assert await emails("value:read only") == {"b@f.example"}
