@@ -21,14 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from reconciler.sandbox import DEFAULT_ADMIN_KEY, create_app
 from reconciler.sandbox.http import generate_key, hash_key, new_uuid, now_epoch
 
 TRANSCRIPTS = Path(__file__).parents[3] / "shared" / "data" / "misp-transcripts"
 KNOWN = Path(__file__).parent / "KNOWN_MISMATCHES.md"
-TABLE_KEY = pytest.StashKey[str]()  # test_conformance hands the table to conftest's terminal summary
 VOLATILE = {"id", "uuid", "date_created", "date_modified", "created", "modified", "last_pw_change",
             "last_api_access", "current_login", "expiration", "timestamp", "authkey_start", "authkey_end",
             "authkey", "authkey_raw", "nids_sid", "colour", "org_id", "user_id", "role_id",
