@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
 from reconciler.kinds._misp import as_bool, as_int, as_text, rows, unwrap
 from reconciler.kinds.servers import Rules
+from reconciler.model.fields import Ordered
 from reconciler.model.secrets import SecretRef
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def catalogue() -> dict[str, dict[str, Any]]:
 
 class CsvSettings(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-    value: Annotated[list[int], Field()] = []
+    value: Annotated[list[int], Ordered()] = []  # CSV column numbers, kept as written
     delimiter: str = ","
     exclude_regex: str | None = None
 

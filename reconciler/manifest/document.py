@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reconciler.model.fields import AsSet
 from reconciler.model.secrets import SecretRef
 
 
@@ -47,17 +48,17 @@ class SignaturePolicy(Strict):
 class IgnoreRule(Strict):
     kind: str
     key: str
-    fields: list[str] = []
+    fields: Annotated[list[str], AsSet()] = []
     reason: Annotated[str, Field(min_length=1)]
 
 
 class Policy(Strict):
     prune: Literal["owned", "none", "authoritative"] = "owned"
-    authoritative: list[str] = []
+    authoritative: Annotated[list[str], AsSet()] = []
     protect: dict[str, list[str]] = {}
     max_deletes: Annotated[int | None, Field(ge=0)] = None
     require_signatures: SignaturePolicy | None = None
-    ignore: list[IgnoreRule] = []
+    ignore: Annotated[list[IgnoreRule], AsSet()] = []  # rules apply together, in any order
 
 
 Defaults = dict[str, dict[str, Any]]
