@@ -5,6 +5,7 @@ A resolved value is registered with the process-wide redactor, which every outpu
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from typing import Annotated, Any
@@ -53,18 +54,40 @@ class Redactor:
         self._pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
 
+    LINE_MIN_LENGTH = 16  # a line of a multi-line secret (a PEM key) is masked alone only if it is this long
+
     def register(self, value: str) -> None:
         if len(value) < self.MIN_LENGTH:
             return
+        forms = self.forms(value)
         with self._lock:
-            if value not in self._values:
-                self._values.add(value)
-                ordered = sorted(self._values, key=len, reverse=True)
+            if not forms <= self._values:
+                self._values |= forms
+                ordered = sorted(self._values, key=len, reverse=True)  # longest first: no partial masks
                 self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+    def forms(self, value: str) -> set[str]:
+        """The value as it may appear in output: as is, JSON-escaped (a quote or backslash in it), and for a
+        multi-line secret each long line, since a traceback or log may show one line of it. PEM/armor
+        boundary lines (-----BEGIN ...-----) are public text and stay readable."""
+        forms = {value, json.dumps(value)[1:-1]}
+        if "\n" in value:
+            lines = (line.strip() for line in value.splitlines())
+            forms |= {line for line in lines if len(line) >= self.LINE_MIN_LENGTH and not line.startswith("-----")}
+        return forms
+
+    def is_empty(self) -> bool:
+        return self._pattern is None
 
     def scrub(self, text: str) -> str:
         pattern = self._pattern
         return pattern.sub(self.MASK, text) if pattern else text
+
+    def scrub_bytes(self, data: bytes) -> bytes:
+        """Scrub UTF-8 bytes (a plan file, a log file); bytes that are not UTF-8 pass through escaped back."""
+        if self._pattern is None:
+            return data
+        return self.scrub(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
 
     def scrub_obj(self, value: Any) -> Any:
         """Scrub strings inside nested JSON-like data."""

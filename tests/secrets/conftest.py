@@ -1,0 +1,88 @@
+"""PGP keys for the secrets tests: real keys generated once per session in throwaway GnuPG homes.
+
+ed25519/cv25519 keys take milliseconds; an expired key is made by generating it with a faked clock in
+2020 with a one-day lifetime (gpg refuses an expiry date in the past).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass(frozen=True)
+class GpgKey:
+    fingerprint: str
+    public: str  # armored public key
+    home: Path  # the GnuPG home holding its secret key (no passphrase)
+
+
+class KeyFactory:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.count = 0
+
+    def gpg(self, home: Path, *args: str, data: bytes | None = None) -> str:
+        done = subprocess.run(["gpg", "--homedir", str(home), "--batch", "--yes", "--passphrase", "", *args],
+                              input=data, capture_output=True, check=True)
+        return done.stdout.decode()
+
+    def make(self, uid: str, *, algo: str = "future-default", usage: str = "default", expire: str = "1y",
+             faked_time: str | None = None) -> GpgKey:
+        self.count += 1
+        home = self.root / f"k{self.count}"
+        home.mkdir(mode=0o700)
+        clock = ["--faked-system-time", faked_time] if faked_time else []
+        self.gpg(home, *clock, "--quick-gen-key", uid, algo, usage, expire)
+        fingerprint = self.fingerprints(home)[0]
+        return GpgKey(fingerprint, self.gpg(home, "--armor", "--export", fingerprint), home)
+
+    def fingerprints(self, home: Path) -> list[str]:
+        listing = self.gpg(home, "--with-colons", "--list-keys")
+        rows = [line.split(":") for line in listing.splitlines()]
+        # A 'fpr' row follows each pub/sub row; keep those that follow a 'pub'.
+        return [rows[i + 1][9] for i, row in enumerate(rows) if row[0] == "pub"]
+
+    def revoked(self, uid: str) -> GpgKey:
+        key = self.make(uid)
+        # gpg writes a revocation certificate at generation, with a ':' guarding its armor line against a
+        # careless import; removing the guard and importing it revokes the key.
+        cert = (key.home / "openpgp-revocs.d" / f"{key.fingerprint}.rev").read_text().replace(":-----", "-----")
+        self.gpg(key.home, "--import", data=cert.encode())
+        return GpgKey(key.fingerprint, self.gpg(key.home, "--armor", "--export", key.fingerprint), key.home)
+
+
+@dataclass(frozen=True)
+class Keys:
+    alice: GpgKey  # valid, encrypts, uid alice@example.org
+    bob: GpgKey  # valid, another approver
+    expired: GpgKey
+    revoked: GpgKey
+    sign_only: GpgKey
+    soon: GpgKey  # expires in 10 days
+
+
+@pytest.fixture(scope="session")
+def keys() -> Iterator[Keys]:
+    root = Path(tempfile.mkdtemp(prefix="gk-", dir="/tmp"))  # short: gpg-agent socket paths are limited
+    factory = KeyFactory(root)
+    try:
+        yield Keys(
+            alice=factory.make("Alice <alice@example.org>"),
+            bob=factory.make("Bob <bob@example.org>"),
+            expired=factory.make("Old <old@example.org>", expire="1d", faked_time="20200101T000000!"),
+            revoked=factory.revoked("Gone <gone@example.org>"),
+            sign_only=factory.make("Sig <sig@example.org>", algo="ed25519", usage="sign"),
+            soon=factory.make("Soon <soon@example.org>", expire="10d"),
+        )
+    finally:
+        for home in root.iterdir():
+            subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False,
+                           capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
