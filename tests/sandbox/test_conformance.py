@@ -30,3 +30,21 @@ def test_known_mismatches_are_still_mismatches() -> None:
                 stale.append(f"{result.name}#{step.index}")
     assert not stale, f"these steps now match; remove them from KNOWN_MISMATCHES.md: {stale}"
 
+
+
+def test_ids_are_mapped_per_kind_and_urls_compared_after_mapping() -> None:
+    from tests.sandbox.conformance import Replayer, compare
+
+    replayer = Replayer()
+    replayer.learn({"User": {"id": "81", "org_id": "143"}}, {"User": {"id": "2", "org_id": "3"}}, "users")
+    replayer.learn({"Tag": {"id": "81"}}, {"Tag": {"id": "7"}}, "tags")
+    assert replayer.map_path("/admin/users/edit/81") == "/admin/users/edit/2"
+    assert replayer.map_path("/tags/delete/81") == "/tags/delete/7"
+    assert replayer.map_path("/auth_keys/index/81") == "/auth_keys/index/2"  # a user id in that place
+    assert replayer.map_path("http://127.0.0.1:8080/tags/delete/81") == "http://127.0.0.1:8080/tags/delete/7"
+    assert replayer.map_body({"User": {"org_id": "143", "role_id": "3"}}, "users") == \
+        {"User": {"org_id": "3", "role_id": "3"}}
+    problems: list[str] = []
+    compare({"url": "/admin/users/delete/81", "message": "User deleted."},
+            {"url": "/admin/users/delete/2", "message": "User removed."}, "$", problems, map_url=replayer.map_path)
+    assert problems == ["$.message: 'User removed.' instead of 'User deleted.'"]
