@@ -159,3 +159,10 @@ async def test_index_named_filters(sandbox_http: httpx.AsyncClient) -> None:
     assert await emails("searchemail:a@f") == {"a@f.example"}
     assert await emails("value:filtered") == {"a@f.example", "b@f.example"}
     assert await emails("value:read only") == {"b@f.example"}
+
+
+def test_fresh_install_admin_has_misps_default_password(sandbox_app: SandboxApp) -> None:
+    with sandbox_app.state.store.transaction():
+        admin = sandbox_app.state.store.get("users", 1)
+    assert admin is not None and admin["change_pw"] == 1
+    assert verify_password("admin", admin["password"]) and not verify_password("", admin["password"])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
-from reconciler.sandbox.http import hash_key, new_uuid, now_epoch, now_text
+from reconciler.sandbox.http import hash_key, hash_password, new_uuid, now_epoch, now_text
 
 if TYPE_CHECKING:
     from reconciler.sandbox.app import SandboxState
@@ -42,6 +43,13 @@ DEFAULT_ROLES = (
 )
 
 
+@functools.cache
+def admin_password_hash() -> str:
+    """MISP's fresh install: admin@admin.test / "admin", to be changed at first login (change_pw 1).
+    Hashed once per process: PBKDF2 is deliberately slow and tests create many sandboxes."""
+    return hash_password("admin")
+
+
 def seed(state: SandboxState) -> None:
     store = state.store
     now = now_text()
@@ -52,7 +60,7 @@ def seed(state: SandboxState) -> None:
     for role in DEFAULT_ROLES:
         store.insert("roles", role)
     admin = store.insert("users", {
-        "password": "", "org_id": org["id"], "email": "admin@admin.test", "role_id": 1,
+        "password": admin_password_hash(), "org_id": org["id"], "email": "admin@admin.test", "role_id": 1,
         "nids_sid": 4000000, "change_pw": 1, "termsaccepted": 0, "disabled": 0, "autoalert": 0,
         "contactalert": 0, "invited_by": 0, "date_modified": now_epoch(), "current_login": 0,
         "last_login": 0, "newsread": 0, "certif_public": "", "gpgkey": None})
