@@ -1,0 +1,171 @@
+"""Users' PGP keys: real keys generated in the session, judged as a plan would judge them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import gnupg
+import httpx
+import pytest
+
+from reconciler.pgp import (
+    KeyInfo,
+    PgpError,
+    Severity,
+    encrypt_to_key,
+    fetch_from_keyserver,
+    inspect_key,
+    load_key_text,
+)
+from tests.secrets.conftest import Keys
+
+
+def problems(info: KeyInfo) -> list[tuple[Severity, str]]:
+    return info.problems
+
+
+def test_valid_key(keys: Keys) -> None:
+    info = inspect_key(keys.alice.public, email="Alice@Example.org")
+    assert info.fingerprint == keys.alice.fingerprint
+    assert info.can_encrypt and info.uids == ("Alice <alice@example.org>",)
+    assert info.expires is not None and info.expires.timestamp() > time.time() + 300 * 86400
+    assert problems(info) == [] and not info.has_errors()
+    assert info.summary().startswith(f"{keys.alice.fingerprint} (expires 20")
+
+
+def test_expired_key_is_an_error(keys: Keys) -> None:
+    info = inspect_key(keys.expired.public, email="old@example.org")
+    assert problems(info) == [(Severity.ERROR, "the key expired on 2020-01-02")]
+
+
+def test_revoked_key_is_an_error(keys: Keys) -> None:
+    info = inspect_key(keys.revoked.public, email="gone@example.org")
+    assert problems(info) == [(Severity.ERROR, "the key is revoked")]
+
+
+def test_sign_only_key_is_an_error(keys: Keys) -> None:
+    info = inspect_key(keys.sign_only.public, email="sig@example.org")
+    assert not info.can_encrypt
+    assert problems(info) == [(Severity.ERROR,
+                               "the key has no usable encryption (sub)key; MISP cannot encrypt to it")]
+
+
+def test_wrong_uid_is_a_warning(keys: Keys) -> None:
+    info = inspect_key(keys.alice.public, email="mallory@example.org")
+    assert problems(info) == [(Severity.WARNING, "no user id of the key has the e-mail mallory@example.org")]
+    assert not info.has_errors()
+
+
+def test_key_expiring_within_30_days_is_a_warning(keys: Keys) -> None:
+    info = inspect_key(keys.soon.public, email="soon@example.org")
+    assert info.expires is not None
+    assert problems(info) == [(Severity.WARNING, f"the key expires soon, on {info.expires.date()}")]
+    later = inspect_key(keys.soon.public, email="soon@example.org", now=time.time() - 60 * 86400)
+    assert problems(later) == []
+
+
+@pytest.mark.parametrize("text", ["", "hello", "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nAAAA\n-----END PGP "
+                                  "PUBLIC KEY BLOCK-----\n"])
+def test_not_a_key_is_an_error(text: str) -> None:
+    info = inspect_key(text, email="a@example.org")
+    assert info.fingerprint is None and problems(info) == [(Severity.ERROR, "not a PGP public key")]
+
+
+def test_two_keys_in_one_armor_is_an_error(keys: Keys) -> None:
+    info = inspect_key(keys.alice.public + keys.bob.public, email="alice@example.org")
+    assert problems(info) == [(Severity.ERROR, "holds 2 keys; a user has exactly one")]
+
+
+def test_encrypt_to_key_only_the_holder_can_read(keys: Keys, canary: Callable[[str], str]) -> None:
+    value = canary("delivered-password")
+    message = encrypt_to_key(keys.alice.public, value)
+    assert message.startswith("-----BEGIN PGP MESSAGE-----") and value not in message
+    assert str(gnupg.GPG(gnupghome=str(keys.alice.home)).decrypt(message)) == value
+    assert not gnupg.GPG(gnupghome=str(keys.bob.home)).decrypt(message).ok
+
+
+def test_encrypt_to_non_key_fails() -> None:
+    with pytest.raises(PgpError, match="not a PGP public key"):
+        encrypt_to_key("nope", "x" * 10)
+
+
+# -- a small HKP keyserver on 127.0.0.1 ----------------------------------------------------------------
+@pytest.fixture
+def hkp(keys: Keys) -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
+    directory = {"alice@example.org": keys.alice.public}
+    seen: list[dict[str, list[str]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            query = parse_qs(parts.query)
+            seen.append(query)
+            key = directory.get(query.get("search", [""])[0].casefold())
+            if parts.path == "/pks/lookup" and query.get("search") == ["broken@example.org"]:
+                self.send_response(200)
+                body = b"<html>maintenance</html>"
+            elif parts.path != "/pks/lookup" or key is None:
+                self.send_response(404)
+                body = b"No results found"
+            else:
+                self.send_response(200)
+                body = key.encode()
+            self.send_header("Content-Type", "application/pgp-keys")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_keyserver_fetch_by_email(hkp: tuple[str, list[dict[str, list[str]]]], keys: Keys) -> None:
+    url, seen = hkp
+    armored = fetch_from_keyserver("alice@example.org", keyserver_url=url + "/")
+    assert seen == [{"op": ["get"], "options": ["mr"], "search": ["alice@example.org"]}]
+    assert inspect_key(armored, email="alice@example.org").fingerprint == keys.alice.fingerprint
+
+
+def test_keyserver_with_a_given_client(hkp: tuple[str, list[dict[str, list[str]]]], keys: Keys) -> None:
+    with httpx.Client() as client:
+        armored = load_key_text({"keyserver": True}, email="alice@example.org", base_dir=Path("."),
+                                keyserver_url=hkp[0], client=client)
+    assert armored == keys.alice.public
+
+
+def test_keyserver_without_the_key(hkp: tuple[str, list[dict[str, list[str]]]]) -> None:
+    with pytest.raises(PgpError, match=r"has no key for nobody@example\.org"):
+        fetch_from_keyserver("nobody@example.org", keyserver_url=hkp[0])
+
+
+def test_keyserver_answering_something_else(hkp: tuple[str, list[dict[str, list[str]]]]) -> None:
+    with pytest.raises(PgpError, match="not with a PGP public key"):
+        fetch_from_keyserver("broken@example.org", keyserver_url=hkp[0])
+
+
+def test_keyserver_unreachable() -> None:
+    with pytest.raises(PgpError, match="unreachable"):
+        fetch_from_keyserver("a@example.org", keyserver_url="http://127.0.0.1:9")
+
+
+def test_key_sources_inline_and_file(tmp_path: Path, keys: Keys) -> None:
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "alice.asc").write_text(keys.alice.public)
+    assert load_key_text(keys.alice.public, email="a@x", base_dir=tmp_path, keyserver_url="") == keys.alice.public
+    assert load_key_text({"file": "keys/alice.asc"}, email="a@x", base_dir=tmp_path,
+                         keyserver_url="") == keys.alice.public
+    with pytest.raises(PgpError, match="cannot read PGP key file"):
+        load_key_text({"file": "keys/none.asc"}, email="a@x", base_dir=tmp_path, keyserver_url="")
