@@ -23,6 +23,7 @@ from reconciler.kinds._kind import Entry, Kind, LiveObject
 from reconciler.model.secrets import REDACTOR
 from reconciler.plans.change import Action, Change
 from reconciler.plans.plan import Plan
+from reconciler.secrets import SecretError
 
 if TYPE_CHECKING:
     from reconciler.manifest.desired import Desired
@@ -140,7 +141,7 @@ class Applier:
                 message = "MISP's answer was lost and the object is not there: it will be retried next run"
                 self.store.journal_failed(op, message)
                 return Outcome(change, "failed", message, request_ids=request_ids)
-        except MispError as exc:
+        except (MispError, SecretError, OSError) as exc:  # this object fails; the others go on
             message = REDACTOR.scrub(str(exc))
             self.store.journal_failed(op, message)
             return Outcome(change, "failed", message, request_ids=request_ids)

@@ -150,6 +150,7 @@ async def apply(desired: Desired, options: Options, *, confirm: Callable[[Planne
             if planned.diagnostics.has_errors() or planned.plan.is_empty() or not confirm(planned):
                 return Applied(planned)
             planned.live.resolve_secret = secret_resolver(desired, options)
+            preflight_secrets(desired, planned.plan, planned.live.resolve_secret)
             run_id = state.start_run(name, command="apply", who=getpass.getuser(), host=socket.gethostname(),
                                      git_commit=git_commit(desired.files), manifest_hash=desired.manifest_hash,
                                      plan_hash=planned.plan.changes_hash())
@@ -164,6 +165,26 @@ async def apply(desired: Desired, options: Options, *, confirm: Callable[[Planne
                 state.set_lineage(name, planned.live.misp_uuid)
             state.bump_serial(name)
             return Applied(planned, result, run_id)
+
+
+def preflight_secrets(desired: Desired, plan: Plan, resolve: Callable[[SecretRef], str]) -> None:
+    """Resolve every secret this plan will send before the first write: a missing one is bad input, and bad
+    input never half-applies."""
+    from reconciler.secrets import SecretError
+
+    problems = []
+    for change in plan.actionable:
+        located = desired.entries.get(change.kind, {}).get(change.key)
+        if located is None:
+            continue
+        for value in located.entry.__dict__.values():
+            if isinstance(value, SecretRef):
+                try:
+                    resolve(value)
+                except SecretError as exc:
+                    problems.append(f"{change.address}: {exc}")
+    if problems:
+        raise Refusal("secrets this plan needs cannot be read, nothing was changed:\n  " + "\n  ".join(problems))
 
 
 def take_over_stale_lock(state: StateStore, name: str) -> list[str]:

@@ -72,6 +72,10 @@ class Names(Protocol):
         """The value behind a secret reference. Only available during apply; never log or return it."""
         ...
 
+    def put(self, kind: str, obj: LiveObject) -> None:
+        """Record an object an adapter created on the side (a sync link's remote organisation)."""
+        ...
+
 
 class Adapter(Protocol):
     """The endpoints of one kind and its MISP quirks. Everything MISP-specific stays behind this."""

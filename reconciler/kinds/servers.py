@@ -5,14 +5,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reconciler.kinds._kind import Entry, Kind
+from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
+from reconciler.kinds._misp import as_bool, as_int, as_text, rows, unwrap
 from reconciler.kinds.organisations import UUID_PATTERN
 from reconciler.model.fields import AsSet
 from reconciler.model.secrets import SecretRef
+
+if TYPE_CHECKING:
+    from reconciler.backend.client import MispClient
 
 
 class Strict(BaseModel):
@@ -68,4 +74,112 @@ class Server(Entry):
     client_cert_file: str | None = None
 
 
-KIND = Kind(name="servers", model=Server, key=lambda e: e.name, refs={"remote_org": "organisations"})
+FLAGS = ("push", "pull", "push_sightings", "push_galaxy_clusters", "pull_galaxy_clusters", "push_analyst_data",
+         "pull_analyst_data", "caching_enabled", "unpublish_event", "publish_without_email", "internal", "self_signed",
+         "skip_proxy", "remove_missing_tags")
+
+
+def canonical_rules(value: Any) -> dict[str, Any] | None:
+    """MISP stores rules as JSON strings full of empty OR/NOT lists: keep only what filters something."""
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else None
+    if not isinstance(value, dict):
+        return None
+    result: dict[str, Any] = {}
+    for name, rule in value.items():
+        if isinstance(rule, dict):
+            kept = {k: sorted(v) for k, v in rule.items() if v}
+            if kept:
+                result[name] = kept
+        elif rule:
+            result[name] = rule
+    return result or None
+
+
+def remote_org_name(entry: Server) -> str:
+    return entry.remote_org if isinstance(entry.remote_org, str) else entry.remote_org.name
+
+
+class ServerAdapter:
+    """Sync links by name. The remote's key is write-only: MISP echoes it on add/edit but never lists it, so it is
+    dropped from every answer and compared through the ledger's fingerprint of its reference (`authkey` changes
+    when the reference does). `priority` is ignored by MISP on add: it is set with an edit right after."""
+
+    async def fetch(self, client: MispClient, declared: Mapping[str, Entry]) -> Sequence[Mapping[str, Any]]:
+        return rows(await client.get("/servers/index"), "Server")
+
+    def parse(self, raw: Mapping[str, Any], names: Names) -> LiveObject | None:
+        server = {k: v for k, v in unwrap(raw, "Server").items() if k != "authkey"}
+        fields: dict[str, object] = {"name": as_text(server.get("name")), "url": as_text(server.get("url")).rstrip("/")}
+        fields.update({name: as_bool(server.get(name)) for name in FLAGS})
+        fields["priority"] = as_int(server.get("priority"))
+        fields["remote_org"] = names.key_of("organisations", str(server.get("remote_org_id")))
+        fields["push_rules"] = canonical_rules(server.get("push_rules"))
+        fields["pull_rules"] = canonical_rules(server.get("pull_rules"))
+        return LiveObject(key=str(fields["name"]), id=str(server["id"]), fields=fields, raw=server)
+
+    def desired(self, entry: Entry, names: Names) -> dict[str, object]:
+        assert isinstance(entry, Server)
+        want: dict[str, object] = {"name": entry.name, "url": entry.url.rstrip("/"),
+                                   "remote_org": remote_org_name(entry), "authkey": entry.authkey.describe()}
+        for name in (*FLAGS, "priority"):
+            if name in entry.model_fields_set:
+                want[name] = getattr(entry, name)
+        for name in ("push_rules", "pull_rules"):
+            if name in entry.model_fields_set:
+                rules = getattr(entry, name)
+                want[name] = canonical_rules(rules.model_dump(exclude_none=True) if rules else None)
+        return want
+
+    def body(self, entry: Server, values: Mapping[str, object], names: Names) -> dict[str, object]:
+        body: dict[str, object] = {}
+        for name, value in values.items():
+            if name == "remote_org":
+                body["remote_org_id"] = names.id_of("organisations", str(value))
+            elif name == "authkey":
+                body["authkey"] = names.secret(entry.authkey)
+            elif name in ("push_rules", "pull_rules"):
+                rules = getattr(entry, name)
+                body[name] = json.dumps(rules.model_dump(exclude_none=True) if rules else {})
+            else:
+                body[name] = value
+        return body
+
+    async def ensure_remote_org(self, client: MispClient, entry: Server, names: Names) -> None:
+        """A remote organisation missing locally is created as an external one, with its uuid when given."""
+        name = remote_org_name(entry)
+        if name in names.live("organisations"):
+            return
+        org: dict[str, object] = {"name": name, "local": False}
+        if not isinstance(entry.remote_org, str) and entry.remote_org.uuid:
+            org["uuid"] = entry.remote_org.uuid
+        answer = await client.post("/admin/organisations/add", org)
+        created = unwrap(answer, "Organisation")
+        names.put("organisations", LiveObject(key=name, id=str(created["id"]), fields={"name": name},
+                                              uuid=str(created.get("uuid"))))
+
+    async def create(self, client: MispClient, entry: Entry, names: Names) -> LiveObject:
+        assert isinstance(entry, Server)
+        await self.ensure_remote_org(client, entry, names)
+        want = self.desired(entry, names)
+        answer = await client.post("/servers/add", {"Server": self.body(entry, want, names)})
+        server = self.parse(answer, names)
+        assert server is not None
+        if "priority" in want and server.fields["priority"] != want["priority"]:
+            server = await self.update(client, entry, server, {"priority": want["priority"]}, names)
+        return server
+
+    async def update(self, client: MispClient, entry: Entry, live: LiveObject,
+                     changed: Mapping[str, object], names: Names) -> LiveObject:
+        assert isinstance(entry, Server)
+        answer = await client.post(f"/servers/edit/{live.id}", {"Server": self.body(entry, changed, names)})
+        server = self.parse(answer, names)
+        assert server is not None
+        return server
+
+    async def delete(self, client: MispClient, live: LiveObject, names: Names) -> None:
+        await client.post(f"/servers/delete/{live.id}")
+
+
+KIND = Kind(name="servers", model=Server, key=lambda e: e.name, refs={"remote_org": "organisations"},
+            adapter=ServerAdapter())

@@ -64,7 +64,8 @@ def test_apply_then_plan_is_empty(ws: Workspace) -> None:
     assert ws.plan().plan.is_empty()
 
 
-def test_training_example_converges(tmp_path: Path) -> None:
+def test_training_example_converges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MISP_TRAINING_HUB_KEY", "t" * 40)  # examples/README.md: the sandbox accepts any value
     ws = Workspace(tmp_path)
     shutil.copytree(ROOT / "examples" / "training", ws.manifests)
     applied = ws.apply()
@@ -307,3 +308,44 @@ def test_feeds_from_the_catalogue_and_custom_converge_and_one_field_changes_alon
     assert fields_of(ws) == [("https://feeds.example.org/list.txt", "distribution", "org", "connected")]
     ws.apply()
     assert ws.plan().plan.is_empty()
+
+
+SERVERS = """
+servers:
+  - name: hub
+    url: https://hub.example.org
+    remote_org: {name: Hub Org, uuid: 6b1f7b2e-0d6a-4b2f-8a3c-1f2e3d4c5b6a}
+    authkey: {env: HUB_KEY}
+    pull: true
+    priority: 3
+    pull_rules: {tags: {OR: [tlp:white]}}
+"""
+
+
+def test_sync_link_key_is_write_only_and_resent_only_when_its_reference_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_KEY", "k" * 40)
+    monkeypatch.setenv("HUB_KEY_2", "j" * 40)
+    ws = Workspace(tmp_path)
+    ws.write("servers.yaml", SERVERS)
+    applied = ws.apply()
+    assert applied.result is not None and applied.result.ok, [o.error for o in applied.result.outcomes]
+    assert ws.plan().plan.is_empty()  # priority set by an edit after add; the key is not readable, not re-sent
+    [server] = [s["Server"] for s in asyncio.run(call(ws, "GET", "/servers/index"))]
+    assert server["priority"] == "3" and "authkey" not in server
+    orgs = asyncio.run(call(ws, "GET", "/organisations/index/scope:external"))
+    assert [o["Organisation"]["uuid"] for o in orgs] == ["6b1f7b2e-0d6a-4b2f-8a3c-1f2e3d4c5b6a"]
+    ws.write("servers.yaml", SERVERS.replace("{env: HUB_KEY}", "{env: HUB_KEY_2}"))
+    [change] = ws.plan().plan.actionable
+    assert [(f.path, f.secret) for f in change.fields] == [("authkey", True)]
+
+
+def test_a_missing_secret_refuses_the_apply_before_any_write(tmp_path: Path) -> None:
+    from reconciler.engine.run import Refusal
+
+    ws = Workspace(tmp_path)
+    ws.write("servers.yaml", "organisations:\n  - {name: Early Org}\n" + SERVERS)
+    with pytest.raises(Refusal, match="HUB_KEY"):
+        ws.apply()
+    orgs = asyncio.run(call(ws, "GET", "/organisations/index/scope:all"))
+    assert "Early Org" not in [o["Organisation"]["name"] for o in orgs]

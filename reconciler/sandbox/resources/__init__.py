@@ -29,6 +29,7 @@ MODULE_NAMES = (
     "sharing_groups",
     "blocklists",
     "feeds",
+    "servers",
 )
 
 
