@@ -29,6 +29,7 @@ from reconciler.kinds import KINDS, kind_named
 from reconciler.kinds._kind import Kind
 from reconciler.kinds.organisations import UUID_PATTERN
 from reconciler.kinds.users import EMAIL_PATTERN
+from reconciler.manifest import fastyaml
 from reconciler.manifest.desired import Desired, Located
 from reconciler.manifest.document import Instance, Policy
 from reconciler.manifest.vars import expand
@@ -78,7 +79,9 @@ def parse(path: Path, diags: Diagnostics) -> CommentedMap | None:
     yaml = YAML(typ="rt")  # YAML 1.2: only true/false are booleans
     yaml.allow_duplicate_keys = False
     try:
-        document = yaml.load(path.read_text("utf-8"))
+        text = path.read_text("utf-8")
+        fast = fastyaml.load(text)  # libyaml when it is sure to build what ruamel would, 10x faster
+        document = yaml.load(text) if fast is None else (None if fast is fastyaml.EMPTY else fast)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = SourceRange(path, mark.line + 1, mark.column + 1) if mark else SourceRange(path, 1, 1)
@@ -296,8 +299,8 @@ def validate_item(desired: Desired, item: Item, data: dict[str, Any], defaults: 
     key = kind.key_of(entry)
     entries = desired.entries.setdefault(kind.name, {})
     uuid = uuid_of(entry)
-    for other_key, other in entries.items():
-        if uuid and uuid_of(other.entry) == uuid:
+    for other_key, other in entries.items() if uuid else ():  # most kinds pin no uuid: skip the scan
+        if uuid_of(other.entry) == uuid:
             diags.error("duplicate-uuid", f"uuid {uuid} is already used by {Address(kind.name, other_key)} "
                         f"at {other.where}", subject=item.where("uuid"), path=f"{Address(kind.name, key)}.uuid")
             return
