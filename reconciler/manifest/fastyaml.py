@@ -25,6 +25,8 @@ RESOLVER = VersionedResolver(version=(1, 2))
 INT = re.compile(r"^-?(?:0|[1-9][0-9]*)$")  # plain decimal ints; ruamel keeps other forms as ScalarInt
 # A tag (`!!str`, `!local`) anywhere: ruamel keeps tagged values as such; do not guess.
 TAG = re.compile(r"(?:^|[\s\[{,:-])!")
+# `%YAML 1.1` makes ruamel resolve by YAML 1.1 (`yes` is true): leave such files to it.
+DIRECTIVE = re.compile(r"^%", re.MULTILINE)
 
 
 class Unsure(Exception):
@@ -34,7 +36,7 @@ class Unsure(Exception):
 def load(text: str) -> Any:
     """The document as ruamel's round-trip loader would build it; EMPTY for an empty document; None when
     unsure (read it with ruamel then)."""
-    if "\t" in text or TAG.search(text) or "<<" in text:
+    if "\t" in text or TAG.search(text) or "<<" in text or DIRECTIVE.search(text):
         return None
     try:
         node = yaml.compose(text, Loader=yaml.CSafeLoader)

@@ -68,6 +68,7 @@ def test_most_example_files_take_the_fast_path() -> None:
     "a: {b: 1, c: [x, 'y', \"z\", ~, true, False, -3, null]}\n",
     "a: |\n  block\n  text\n",
     "list:\n  - &x {k: v}\n  - *x\n",
+    "a: {é: ü, b: [Zürich, x]}\nc: \"ö\"\n",  # columns count characters, not bytes
 ])
 def test_scalars_follow_yaml_1_2_like_ruamel(text: str) -> None:
     fast = fastyaml.load(text)
@@ -84,6 +85,7 @@ def test_scalars_follow_yaml_1_2_like_ruamel(text: str) -> None:
     "a: 2027-06-30\n",  # a date
     "a: 0600\n", "a: 1.5\n", "a: 0x1F\n", "a: .inf\n", "a: 1e3\n", "a: +1\n",
     "--- 1\n--- 2\n",  # several documents
+    "%YAML 1.1\n---\na: yes\n",  # a directive changes how ruamel resolves
 ])
 def test_anything_uncertain_is_left_to_ruamel(text: str) -> None:
     assert fastyaml.load(text) is None
