@@ -36,28 +36,53 @@ async def sandbox_http(sandbox_app: SandboxApp) -> AsyncIterator[httpx.AsyncClie
         yield client
 
 
+class ServedSandbox:
+    """A sandbox served by uvicorn on 127.0.0.1 (free port) in a thread, stopped by `stop()`."""
+
+    def __init__(self, app: SandboxApp | None = None) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.app = app or create_app(base_url=self.url)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the sandbox server did not start")
+            threading.Event().wait(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
 @pytest.fixture
-def served_sandbox() -> Iterator[tuple[str, str]]:
+def serve_sandbox() -> Iterator[Callable[..., tuple[str, str, SandboxApp]]]:
+    """A factory: serve_sandbox(app=None) -> (base url, admin key, app), each served on its own free port.
+    Every server it started is stopped at teardown."""
+    served: list[ServedSandbox] = []
+
+    def serve(app: SandboxApp | None = None) -> tuple[str, str, SandboxApp]:
+        served.append(ServedSandbox(app))
+        return served[-1].url, served[-1].app.state.admin_key, served[-1].app
+
+    try:
+        yield serve
+    finally:
+        for one in served:
+            one.stop()
+
+
+@pytest.fixture
+def served_sandbox(serve_sandbox: Callable[..., tuple[str, str, SandboxApp]]) -> tuple[str, str]:
     """A fresh sandbox served by uvicorn on 127.0.0.1 (free port) in a thread: (base url, admin key).
 
     For clients that need a real socket (PyMISP, requests, curl); everything else should use sandbox_http.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(create_app(base_url=url), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the sandbox server did not start")
-        threading.Event().wait(0.01)
-    try:
-        yield url, DEFAULT_ADMIN_KEY
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    url, key, _app = serve_sandbox()
+    return url, key
 
 
 # -- canaries: every secret a test uses is a unique random value that must never show up anywhere --------
