@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "reconciler.cli.plan",
     "reconciler.cli.state",
     "reconciler.cli.lifecycle",
+    "reconciler.cli.sign",
 )
 
 
