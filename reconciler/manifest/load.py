@@ -55,6 +55,8 @@ class Item:
 class Collected:
     items: list[Item] = field(default_factory=list)
     singles: dict[str, tuple[Any, Path, CommentedMap]] = field(default_factory=dict)  # instance, policy…
+    # (single, field) → the file that set the field, when an overlay (or a second `vars:`) merged into it
+    origins: dict[tuple[str, str], Path] = field(default_factory=dict)
     documents: list[Any] = field(default_factory=list)
 
 
@@ -131,7 +133,7 @@ def collect(files: Sequence[Path], overlays: Sequence[Path], diags: Diagnostics)
         collected.documents.append((str(path), plain(document)))
         for key in document:
             if key in TOP_LEVEL:
-                collect_single(collected, key, document, path, diags)
+                collect_single(collected, key, document, path, diags, overlay=is_overlay)
             elif key in kinds_by_name:
                 collect_kind(collected, kinds_by_name[key], document, path, is_overlay, diags)
             else:
@@ -149,8 +151,11 @@ def key_position(path: Path, node: CommentedMap, key: Any) -> SourceRange:
 
 
 def collect_single(collected: Collected, key: str, document: CommentedMap, path: Path,
-                   diags: Diagnostics) -> None:
-    if key in collected.singles and key != "vars":
+                   diags: Diagnostics, *, overlay: bool = False) -> None:
+    if key in collected.singles and (overlay or key == "vars"):
+        merge_single(collected, key, document, path)
+        return
+    if key in collected.singles:
         first = collected.singles[key][1]
         diags.error("duplicate-key", f"`{key}` is already declared in {first}",
                     subject=key_position(path, document, key), hint="declare it once across the manifest set")
@@ -235,17 +240,45 @@ def load(paths: Sequence[Path], *, env: str | None = None,
     return desired, diags
 
 
+def merge_single(collected: Collected, key: str, document: CommentedMap, path: Path) -> None:
+    """An overlay's `instance:`/`policy:`/`defaults:` (or a second file's `vars:`) on top of the first: its
+    fields replace the base's (an overlay gives production its own `instance.url`); each field keeps its place."""
+    base, base_path, base_document = collected.singles[key]
+    value = document[key]
+    if not isinstance(base, CommentedMap) or not isinstance(value, CommentedMap):
+        collected.singles[key] = (value, path, document)
+        return
+    merged = CommentedMap()
+    merged._yaml_set_line_col(base.lc.line, base.lc.col)
+    for source, source_path in ((base, None), (value, path)):
+        for name in source:
+            merged[name] = source[name]
+            merged.lc.add_kv_line_col(name, source.lc.data[name])
+            if source_path is not None:
+                collected.origins[(key, str(name))] = source_path
+    holder = CommentedMap([(key, merged)])
+    holder.lc.add_kv_line_col(key, base_document.lc.data[key])
+    collected.singles[key] = (merged, base_path, holder)
+
+
+def single_position(collected: Collected, key: str, loc: Sequence[str | int]) -> SourceRange:
+    """Where a field of instance/policy/… was written, in whichever file set it last."""
+    _, path, document = collected.singles[key]
+    path = collected.origins.get((key, str(loc[0])), path) if loc else path
+    return position(path, document, [key, *loc])
+
+
 def validate_single(collected: Collected, key: str, model: type[BaseModel], variables: dict[str, Any],
                     env_vars: dict[str, str], diags: Diagnostics) -> Any:
     if key not in collected.singles:
         return None
-    value, path, document = collected.singles[key]
-    data = expand(plain(value), variables, env_vars, lambda p: position(path, document, [key, *p]), diags)
+    value = collected.singles[key][0]
+    data = expand(plain(value), variables, env_vars, lambda p: single_position(collected, key, p), diags)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         for error in collapse_unions(exc.errors()):
-            report(diags, error, path_text=key, where=position(path, document, [key, *error["loc"]]),
+            report(diags, error, path_text=key, where=single_position(collected, key, error["loc"]),
                    model=model)
         return None
 
@@ -323,7 +356,6 @@ def check_policy_kinds(desired: Desired, collected: Collected, diags: Diagnostic
     """`policy.protect` and `policy.authoritative` may only name kinds of the format."""
     if "policy" not in collected.singles:
         return
-    _, path, document = collected.singles["policy"]
     names = [k.name for k in KINDS]
     for section, kinds in (("protect", list(desired.policy.protect)), ("authoritative", desired.policy.authoritative)):
         for index, name in enumerate(kinds):
@@ -331,7 +363,7 @@ def check_policy_kinds(desired: Desired, collected: Collected, diags: Diagnostic
                 close = difflib.get_close_matches(name, names, n=1)
                 step: str | int = name if section == "protect" else index
                 diags.error("unknown-kind", f"policy.{section} names {name!r}, which is not a kind",
-                            subject=position(path, document, ["policy", section, step]), path=f"policy.{section}",
+                            subject=single_position(collected, "policy", [section, step]), path=f"policy.{section}",
                             hint=f"did you mean {close[0]!r}?" if close else f"kinds are: {', '.join(names)}")
 
 

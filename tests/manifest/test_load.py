@@ -236,3 +236,37 @@ def test_a_large_manifest_loads_quickly(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - started
     assert not diags.has_errors() and len(desired.entries["users"]) == 2000
     assert elapsed < 5.0, f"2,000 users took {elapsed:.2f}s"
+
+
+def test_an_overlay_gives_instance_and_policy_fields_of_its_own(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "base.yaml": "instance: {name: training}\npolicy: {prune: owned, max_deletes: 10}\n",
+        "overlays/prod/instance.yaml": "instance:\n  url: https://misp.example.org\n  key: {env: MISP_KEY}\n"
+                                       "policy: {max_deletes: 2}\n",
+    })
+    desired, diags = load([tmp_path], env="prod", environ={})
+    assert not diags.has_errors(), messages(diags)
+    assert desired.instance is not None
+    assert (desired.instance.name, desired.instance.url) == ("training", "https://misp.example.org")
+    assert (desired.policy.prune, desired.policy.max_deletes) == ("owned", 2)
+
+
+def test_an_error_in_an_overlay_field_points_into_the_overlay_file(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "base.yaml": "instance: {name: training}\n",
+        "overlays/prod/instance.yaml": "# production\ninstance:\n  url: ftp://misp.example.org\n",
+    })
+    _, diags = load([tmp_path], env="prod", environ={})
+    [diag] = list(diags)
+    assert diag.subject == SourceRange(tmp_path / "overlays" / "prod" / "instance.yaml", 3, 8)
+    assert diag.path == "instance.url"
+
+
+def test_vars_from_several_files_are_merged(tmp_path: Path) -> None:
+    write(tmp_path, {"a.yaml": "vars: {SECTOR: Finance}\n",
+                     "b.yaml": "vars: {NATION: Luxembourg}\norganisations:\n"
+                               "  - {name: A, sector: '${SECTOR}', nationality: '${NATION}'}\n"})
+    desired, diags = load([tmp_path], environ={})
+    assert not diags.has_errors(), messages(diags)
+    org = desired.entries["organisations"]["A"].entry
+    assert (org.sector, org.nationality) == ("Finance", "Luxembourg")  # type: ignore[attr-defined]
