@@ -349,3 +349,58 @@ def test_a_missing_secret_refuses_the_apply_before_any_write(tmp_path: Path) -> 
         ws.apply()
     orgs = asyncio.run(call(ws, "GET", "/organisations/index/scope:all"))
     assert "Early Org" not in [o["Organisation"]["name"] for o in orgs]
+
+
+def test_saved_plan_applies_exactly_and_a_stale_one_is_refused(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli.main import cli
+
+    ws = Workspace(tmp_path)
+    ws.write("identity.yaml", IDENTITY)
+    runner = CliRunner()
+    base = [str(ws.manifests), "--state-dir", str(ws.state_dir)]
+    saved = tmp_path / "plan.json"
+    assert runner.invoke(cli, ["plan", *base, "-o", str(saved)]).exit_code == 0
+    applied = runner.invoke(cli, ["apply", str(saved), "--state-dir", str(ws.state_dir)])
+    assert applied.exit_code == 0, applied.output
+    assert ws.plan().plan.is_empty()
+    # A plan saved now, then MISP changes under it: the object it touches moved, so apply refuses.
+    ws.write("identity.yaml", IDENTITY.replace("nids_sid: 4100001", "nids_sid: 4100002"))
+    assert runner.invoke(cli, ["plan", *base, "-o", str(saved)]).exit_code == 0
+    user_id = asyncio.run(find_id(ws, "/admin/users/index", "User", "email", "ana@alpha.example.org"))
+    asyncio.run(call(ws, "POST", f"/admin/users/edit/{user_id}", {"nids_sid": "4999999"}))
+    refused = runner.invoke(cli, ["apply", str(saved), "--state-dir", str(ws.state_dir)])
+    assert refused.exit_code == 1 and "stale" in refused.output
+    # Manifests changed since the plan was saved: refused as well.
+    assert runner.invoke(cli, ["plan", *base, "-o", str(saved)]).exit_code == 0
+    ws.write("identity.yaml", IDENTITY.replace("nids_sid: 4100001", "nids_sid: 4100003"))
+    refused = runner.invoke(cli, ["apply", str(saved), "--state-dir", str(ws.state_dir)])
+    assert refused.exit_code == 1 and "different manifests" in refused.output
+
+
+def test_plan_detailed_exitcode(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli.main import cli
+
+    ws = Workspace(tmp_path)
+    ws.write("identity.yaml", IDENTITY)
+    args = ["plan", str(ws.manifests), "--state-dir", str(ws.state_dir), "--detailed-exitcode"]
+    assert CliRunner().invoke(cli, args).exit_code == 2
+    ws.apply()
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    ws.write("broken.yaml", "organisations:\n  - {nmae: x}\n")
+    assert CliRunner().invoke(cli, args).exit_code == 1
+
+
+def test_unreachable_misp_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli.main import cli
+
+    monkeypatch.setenv("K", "x" * 40)
+    ws = Workspace(tmp_path)
+    ws.write("i.yaml", "instance: {name: far, url: 'http://127.0.0.1:9', key: {env: K}}\norganisations:\n  - {name: x}\n")
+    result = CliRunner().invoke(cli, ["plan", str(ws.manifests), "--state-dir", str(ws.state_dir)])
+    assert result.exit_code == 3 and "cannot reach MISP" in result.output
