@@ -189,8 +189,9 @@ class Ctx:
         self.store.insert("logs", {
             "title": title, "created": now_text(), "model": model, "model_id": int(model_id or 0),
             "action": action, "user_id": int(user.get("id") or 0), "change": change,
-            "email": user.get("email", ""), "org": org["name"] if org else "", "ip": ip,
-            "description": f"request_id={self.request_id}" if self.request_id else "",
+            # MISP fills logs.ip only with MISP.log_client_ip, off by default (logs--org-lifecycle: "ip": "")
+            "email": user.get("email", ""), "org": org["name"] if org else "", "ip": "",
+            "description": log_description(model, model_id, action, title, user),
         })
         self.store.insert("audit_logs", {
             "created": now_text(), "user_id": int(user.get("id") or 0),
@@ -199,6 +200,20 @@ class Ctx:
             "request_type": 1, "request_id": self.request_id or None, "action": action, "model": model,
             "model_id": int(model_id or 0), "model_title": title, "change": change.encode(),
         })
+
+
+LOG_VERBS = {"add": "added", "edit": "updated", "delete": "deleted"}
+
+
+def log_description(model: str, model_id: Any, action: str, title: str, user: Mapping[str, Any]) -> str:
+    """MISP's Log.description (transcript logs--org-lifecycle: 'Organisation "Ref Org" (141) added by User
+    "admin@admin.test" (1).'; a title without a display field, 'AdminSetting (10)', is not quoted; a title
+    'User (83): email' quotes the part after the colon). The request id goes to audit_logs, not here."""
+    prefix = f"{model} ({model_id})"
+    name = title.split(": ", 1)[1] if title.startswith(prefix + ": ") else title
+    subject = prefix if name in ("", prefix) else f'{model} "{name}" ({model_id})'
+    who = f'User "{user.get("email") or "SYSTEM"}" ({int(user.get("id") or 0)})'
+    return f"{subject} {LOG_VERBS.get(action, action)} by {who}."
 
 
 # Never written into a log's change text (MISP's Logable skips them; our logs must not hold secrets).

@@ -30,6 +30,8 @@ MODULE_NAMES = (
     "blocklists",
     "feeds",
     "servers",
+    "logs",
+    "regexp",
 )
 
 
