@@ -111,7 +111,10 @@ class Kind:
     name: str  # the manifest key, used unchanged in module, registry, --kind, JSON, state and audit
     model: type[Entry]
     key: Callable[[Any], str]  # entry → natural key
-    refs: Mapping[str, str] = field(default_factory=dict)  # field → referenced kind
+    # field path → referenced kind. `org` is a field holding one natural key (a list field such as templates'
+    # `tags` holds several); `organisations[].org` is the `org` field of every item of the list `organisations`
+    # (a sharing group's members); `remote_org` may be a mapping whose `name` is the key.
+    refs: Mapping[str, str] = field(default_factory=dict)
     adapter: Adapter | None = None  # None: validated and planned only (no MISP endpoint yet)
     singleton_map: bool = False  # `settings:` is a mapping name → value, not a list of entries
     # How a reference written in a manifest becomes this kind's natural key (e-mails compare casefolded).
