@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from reconciler.manifest.desired import Desired
-from reconciler.manifest.load import load
 
 from reconciler.engine import run
 from reconciler.engine.run import Applied, Options, Planned
 from reconciler.engine.targets import sandbox_db_url
+from reconciler.manifest.desired import Desired
+from reconciler.manifest.load import load
 from reconciler.sandbox import DEFAULT_ADMIN_KEY, create_app
 
 HEADERS = {"Authorization": DEFAULT_ADMIN_KEY, "Accept": "application/json",
