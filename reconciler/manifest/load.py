@@ -301,7 +301,9 @@ def merge_overlays(items: list[Item], diags: Diagnostics) -> list[tuple[Item, di
                 _, base = result[slot]
                 result[slot] = (item, {**base, **data})
             continue
-        if item.overlay and data.get("remove") is True:
+        if item.overlay and data.get("remove") is True:  # a typo in the key would otherwise pass silently
+            diags.warning("remove-nothing", f"{Address(item.kind.name, key)} is not declared in the base manifests",
+                          subject=item.where(), hint="nothing to remove; check the spelling of the key")
             continue
         if slot in result:
             first = result[slot][0]

@@ -29,7 +29,9 @@ def test_there_are_at_least_a_hundred_cases() -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
 @pytest.mark.usefixtures("no_network")
 def test_bad_manifest_gives_its_expected_diagnostics(case: Path) -> None:
-    _desired, diags = load([case], environ={})
+    env_file = case / "env.txt"  # overlay cases name the --env they run with
+    env = env_file.read_text().strip() if env_file.exists() else None
+    _desired, diags = load([case], env=env, environ={})
     rendered = [d.render().replace(f"{case}/", "") for d in diags.sorted()]
     expected = (case / "expected.txt").read_text().splitlines()
     assert diags.has_errors()
