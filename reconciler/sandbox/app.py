@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from reconciler.sandbox import resources
-from reconciler.sandbox.faults import DroppedConnection, Faults
+from reconciler.sandbox.faults import Faults, drop_connection
 from reconciler.sandbox.http import (
     AUTH_FAILED,
     HTML_TYPE,
@@ -60,13 +60,13 @@ class SandboxApp:
         decision = self.state.faults.decide(request.method, request.url.path)
         await self.state.faults.sleep(decision)
         if decision.drop_before:
-            raise DroppedConnection(request.url.path)
+            await drop_connection(send, request.url.path)
         if decision.status is not None:
             response: Response = misp_json(error_body(INTERNAL_ERROR, request.url.path), decision.status)
         else:
             response = await self.handle(request)
         if decision.drop_after:
-            raise DroppedConnection(request.url.path)
+            await drop_connection(send, request.url.path)
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
