@@ -6,7 +6,6 @@ a key is judged on its own merits, not on trust someone happened to give it loca
 
 from __future__ import annotations
 
-import enum
 import shutil
 import subprocess
 import tempfile
@@ -22,17 +21,14 @@ from typing import Any
 import gnupg
 import httpx
 
+from reconciler.diags import Diagnostic, Severity, SourceRange
+
 EXPIRY_WARNING_DAYS = 30  # long enough to renew a key before MISP stops encrypting e-mails to it
 KEYSERVER_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
 
 class PgpError(Exception):
     """A key could not be obtained (keyserver down, nothing found). Problems with a key are `problems`."""
-
-
-class Severity(enum.Enum):
-    ERROR = "error"  # the key must not be set on the user
-    WARNING = "warning"  # it may be, but someone should look
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +47,15 @@ class KeyInfo:
     def summary(self) -> str:
         expiry = self.expires.date().isoformat() if self.expires else "never"
         return f"{self.fingerprint} (expires {expiry})"
+
+    def diagnostics(self, *, path: str, subject: SourceRange | None = None) -> list[Diagnostic]:
+        """The problems as plan diagnostics: an error stops the plan, a warning is shown with it."""
+        return [Diagnostic(severity, "pgp-key" if severity is Severity.ERROR else "pgp-key-warning", message,
+                           subject=subject, path=path, hint=PGP_HINT if severity is Severity.ERROR else "")
+                for severity, message in self.problems]
+
+
+PGP_HINT = "set the user's current public key, e.g. the output of `gpg --armor --export <e-mail>`"
 
 
 @contextmanager

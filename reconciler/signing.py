@@ -41,6 +41,12 @@ class VerificationResult:
         who = f"{self.fingerprint} ({self.signer})" if self.fingerprint else "unknown key"
         return f"{self.source or 'signature'}: {self.status}, {who}"
 
+    def as_json(self) -> dict[str, object]:
+        """For the audit log: who approved, or why a signature did not count."""
+        return {"valid": self.valid, "fingerprint": self.fingerprint, "status": self.status,
+                "signer": self.signer, "source": self.source,
+                "signed_at": self.signed_at.isoformat() if self.signed_at else None}
+
 
 @dataclass(frozen=True, slots=True)
 class ApprovalResult:
@@ -54,6 +60,10 @@ class ApprovalResult:
 
     def describe(self) -> str:
         return f"{len(self.approvers)} of {self.required} required approver signature(s)"
+
+    def as_json(self) -> dict[str, object]:
+        return {"approved": self.approved, "required": self.required, "approvers": list(self.approvers),
+                "signatures": [result.as_json() for result in self.results]}
 
 
 def manifest_payload(manifest_hash: str) -> bytes:

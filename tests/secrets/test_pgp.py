@@ -13,10 +13,10 @@ import gnupg
 import httpx
 import pytest
 
+from reconciler.diags import Diagnostic, Severity, SourceRange
 from reconciler.pgp import (
     KeyInfo,
     PgpError,
-    Severity,
     encrypt_to_key,
     fetch_from_keyserver,
     inspect_key,
@@ -53,6 +53,17 @@ def test_sign_only_key_is_an_error(keys: Keys) -> None:
     assert not info.can_encrypt
     assert problems(info) == [(Severity.ERROR,
                                "the key has no usable encryption (sub)key; MISP cannot encrypt to it")]
+
+
+def test_problems_become_plan_diagnostics(keys: Keys) -> None:
+    where = SourceRange(Path("users.yaml"), 3, 14)
+    path = 'users["old@example.org"].pgp_key'
+    expired = inspect_key(keys.expired.public, email="someone@example.org").diagnostics(path=path, subject=where)
+    assert [(d.severity, d.code, d.message) for d in expired] == [
+        (Severity.ERROR, "pgp-key", "the key expired on 2020-01-02"),
+        (Severity.WARNING, "pgp-key-warning", "no user id of the key has the e-mail someone@example.org")]
+    assert expired[0].render().startswith(f"users.yaml:3:14: {path}: the key expired on 2020-01-02 (set the")
+    assert inspect_key(keys.alice.public, email="alice@example.org").diagnostics(path=path) == list[Diagnostic]()
 
 
 def test_wrong_uid_is_a_warning(keys: Keys) -> None:

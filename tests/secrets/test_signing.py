@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -41,6 +42,9 @@ def test_good_signature_names_the_approver(keys: Keys, keyring: Path) -> None:
     result = verify_detached(b"data", signature, keyring)
     assert (result.valid, result.fingerprint, result.status) == (True, keys.alice.fingerprint, "signature valid")
     assert result.signer == "Alice <alice@example.org>" and result.signed_at is not None
+    record = result.as_json()
+    assert record["fingerprint"] == keys.alice.fingerprint and record["valid"] is True
+    assert isinstance(record["signed_at"], str) and record["status"] == "signature valid"
 
 
 def test_signature_over_other_data_is_bad(keys: Keys, keyring: Path) -> None:
@@ -81,6 +85,9 @@ def test_approvals_count_distinct_approvers(keys: Keys, keyring: Path) -> None:
     both = check_approvals(data, [sign(keys.alice, data), "junk", sign(keys.bob, data)], keyring, 2)
     assert both.approved and set(both.approvers) == {keys.alice.fingerprint, keys.bob.fingerprint}
     assert [r.valid for r in both.results] == [True, False, True]
+    audit = both.as_json()
+    assert audit["approved"] is True and audit["required"] == 2
+    assert [entry["valid"] for entry in cast(list[dict[str, object]], audit["signatures"])] == [True, False, True]
 
 
 def test_no_signature_is_not_approved(keyring: Path) -> None:
