@@ -99,4 +99,4 @@ def test_rule_from_options() -> None:
     for bad in ({"fail_rate": 1.5}, {"drop_rate": -0.1}, {"fail_rate": 0.5, "fail_statuses": [200]},
                 {"drop_rate": 0.5, "path": "("}):
         with pytest.raises(ValueError):
-            rule_from_options(**bad)  # type: ignore[arg-type]
+            rule_from_options(**bad)

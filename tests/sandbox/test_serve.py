@@ -22,7 +22,7 @@ def serving(*flags: str) -> Iterator[tuple[str, str]]:
     process = subprocess.Popen([*COMMAND, "--port", "0", *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     try:
-        assert process.stdout is not None
+        assert process.stdout is not None and process.stderr is not None
         first, second = process.stdout.readline(), process.stdout.readline()
         assert first.startswith("MISP sandbox at http://127.0.0.1:"), first + (process.stderr.read()
                                                                                if process.poll() else "")
