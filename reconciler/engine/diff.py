@@ -109,6 +109,8 @@ def compare(target: Target, live: Live, owned: OwnedObject | None,
                        for name, value in sorted(want.items()))
         return Change(address, Action.CREATE, fields, reason="declared, not in MISP")
     changes = tuple(changed_fields(entry, want, target.live, owned, reference_aliases(kind, renames or {})))
+    if owned is not None and not changes:
+        return None  # the common case: nothing to do, and no fingerprint to compute
     misp_id, live_fp = target.live.id, fingerprint(target.live.fields)
     if owned is None:
         return Change(address, Action.ADOPT, changes, misp_id=misp_id, live_fingerprint=live_fp,

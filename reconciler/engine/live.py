@@ -30,6 +30,7 @@ class Me:
 class Live:
     objects: dict[str, dict[str, LiveObject]] = field(default_factory=dict)
     _by_id: dict[str, dict[str, str]] = field(default_factory=dict)
+    _by_uuid: dict[str, dict[str, str]] = field(default_factory=dict)
     me: Me | None = None
     misp_uuid: str | None = None
     misp_version: str | None = None
@@ -59,6 +60,8 @@ class Live:
             self._by_id.get(kind, {}).pop(old.id, None)
         per_kind[obj.key] = obj
         self._by_id.setdefault(kind, {})[str(obj.id)] = obj.key
+        if obj.uuid:
+            self._by_uuid.setdefault(kind, {})[obj.uuid.lower()] = obj.key
 
     def remove(self, kind: str, key: str) -> None:
         obj = self.objects.get(kind, {}).pop(key, None)
@@ -66,11 +69,9 @@ class Live:
             self._by_id.get(kind, {}).pop(obj.id, None)
 
     def find_uuid(self, kind: str, uuid: str) -> LiveObject | None:
-        wanted = uuid.lower()
-        for obj in self.objects.get(kind, {}).values():
-            if obj.uuid and obj.uuid.lower() == wanted:
-                return obj
-        return None
+        key = self._by_uuid.get(kind, {}).get(uuid.lower())
+        obj = self.objects.get(kind, {}).get(key) if key is not None else None
+        return obj if obj is not None and obj.uuid and obj.uuid.lower() == uuid.lower() else None
 
 
 def fingerprint(values: Mapping[str, Any]) -> str:
