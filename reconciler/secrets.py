@@ -76,6 +76,7 @@ def passphrase_from(env: Mapping[str, str], name: str | None, ref: SecretRef) ->
         return None
     if name not in env:
         raise SecretError(f"secret {ref.describe()}: passphrase variable {name} is not set")
+    REDACTOR.register(env[name])  # a passphrase is a secret too
     return env[name]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,6 +100,23 @@ def test_gpg_passphrase_variable_must_be_set(tmp_path: Path, keys: Keys) -> None
     with pytest.raises(SecretError, match="passphrase variable GPG_PASS is not set"):
         resolve(SecretRef(gpg="key.asc"), base_dir=tmp_path, gpg_home=keys.alice.home,
                 passphrase_env="GPG_PASS", environ={})
+
+
+def test_gpg_key_with_a_passphrase_from_the_environment(tmp_path: Path, gnupg_home: Path,
+                                                       canary: Callable[[str], str]) -> None:
+    passphrase, value = canary("gpg-passphrase"), canary("gpg-protected")
+    subprocess.run(["gpg", "--homedir", str(gnupg_home), "--batch", "--pinentry-mode", "loopback",
+                    "--passphrase", passphrase, "--quick-gen-key", "Op <op@example.org>", "future-default",
+                    "default", "1y"], check=True, capture_output=True)
+    encrypt_to(gnupg_home, "op@example.org", value, tmp_path / "key.asc")
+    ref = SecretRef(gpg="key.asc")
+    # The wrong passphrase first: after a success, gpg-agent would have it cached.
+    with pytest.raises(SecretError, match="could not decrypt") as caught:
+        resolve(ref, base_dir=tmp_path, gpg_home=gnupg_home, passphrase_env="P", environ={"P": "wrong-one"})
+    assert passphrase not in str(caught.value)
+    got = resolve(ref, base_dir=tmp_path, gpg_home=gnupg_home, passphrase_env="P", environ={"P": passphrase})
+    assert got == value
+    assert REDACTOR.scrub(f"{passphrase} {value}") == "(secret) (secret)"
 
 
 def test_gpg_missing_file(tmp_path: Path, gnupg_home: Path) -> None:
