@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import gnupg
 import httpx
@@ -105,9 +106,28 @@ def judge(key: Mapping[str, Any], *, email: str, now: float) -> KeyInfo:
     return KeyInfo(key["fingerprint"], expires, can_encrypt, uids, problems)
 
 
-def fetch_from_keyserver(email: str, *, keyserver_url: str, client: httpx.Client | None = None) -> str:
-    """The armored key a keyserver holds for an e-mail, over HKP (http://) or HKPS (https://)."""
-    url = keyserver_url.rstrip("/") + "/pks/lookup"
+DEFAULT_KEYSERVER = "hkps://keys.openpgp.org"  # verifies e-mail addresses before publishing a uid
+HKP_PORT = 11371  # hkp:// without a port means this one, not 80
+
+
+def keyserver_base(url: str) -> str:
+    """hkps://host → https://host; hkp://host → http://host:11371; http(s):// stays as given."""
+    parts = urlsplit(url.rstrip("/"))
+    if parts.scheme == "hkps":
+        return urlunsplit(("https", parts.netloc, parts.path, "", ""))
+    if parts.scheme == "hkp":
+        netloc = parts.netloc if parts.port else f"{parts.netloc}:{HKP_PORT}"
+        return urlunsplit(("http", netloc, parts.path, "", ""))
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    raise PgpError(f"not a keyserver URL: {url!r} (expected hkps://, hkp://, https:// or http://)")
+
+
+def fetch_from_keyserver(email: str, *, keyserver_url: str = DEFAULT_KEYSERVER,
+                         client: httpx.Client | None = None) -> str:
+    """The armored key a keyserver holds for an e-mail, over HKP or HKPS (httpx; pass `client` to set TLS
+    options or a proxy)."""
+    url = keyserver_base(keyserver_url) + "/pks/lookup"
     params = {"op": "get", "options": "mr", "search": email}
     own = client is None
     http = client or httpx.Client(timeout=KEYSERVER_TIMEOUT, follow_redirects=True)
@@ -127,21 +147,25 @@ def fetch_from_keyserver(email: str, *, keyserver_url: str, client: httpx.Client
     return response.text
 
 
-def load_key_text(source: str | Mapping[str, Any], *, email: str, base_dir: Path, keyserver_url: str,
+def load_key_text(source: object, *, email: str, base_dir: Path, keyserver_url: str = DEFAULT_KEYSERVER,
                   client: httpx.Client | None = None) -> str:
     """A `pgp_key:` value as armored text: inline armor, {file: path} (relative to the manifest
-    directory) or {keyserver: true} (fetched by the user's e-mail)."""
+    directory) or {keyserver: true} (fetched by the user's e-mail). `source` is the manifest's value: a
+    string, a mapping, or the users kind's PgpFile / PgpKeyserver model (read by attribute, so this module
+    need not import kinds)."""
     if isinstance(source, str):
         return source
-    if "file" in source:
-        path = base_dir / str(source["file"])
+    fields = source if isinstance(source, Mapping) else {
+        name: getattr(source, name) for name in ("file", "keyserver") if getattr(source, name, None) is not None}
+    if "file" in fields:
+        path = base_dir / str(fields["file"])
         try:
             return path.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise PgpError(f"cannot read PGP key file {path}: {exc}") from None
-    if source.get("keyserver") is True:
+    if fields.get("keyserver") is True:
         return fetch_from_keyserver(email, keyserver_url=keyserver_url, client=client)
-    raise ValueError(f"not a pgp_key source: {sorted(source)}")
+    raise ValueError(f"not a pgp_key source: {type(source).__name__} {sorted(fields)}")
 
 
 def encrypt_to_key(armored_pubkey: str, plaintext: str) -> str:

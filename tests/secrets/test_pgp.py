@@ -20,6 +20,7 @@ from reconciler.pgp import (
     encrypt_to_key,
     fetch_from_keyserver,
     inspect_key,
+    keyserver_base,
     load_key_text,
 )
 from tests.secrets.conftest import Keys
@@ -180,3 +181,33 @@ def test_key_sources_inline_and_file(tmp_path: Path, keys: Keys) -> None:
                          keyserver_url="") == keys.alice.public
     with pytest.raises(PgpError, match="cannot read PGP key file"):
         load_key_text({"file": "keys/none.asc"}, email="a@x", base_dir=tmp_path, keyserver_url="")
+
+
+def test_key_sources_from_the_users_models(tmp_path: Path, keys: Keys,
+                                           hkp: tuple[str, list[dict[str, list[str]]]]) -> None:
+    from reconciler.kinds.users import PgpFile, PgpKeyserver
+
+    (tmp_path / "alice.asc").write_text(keys.alice.public)
+    assert load_key_text(PgpFile(file="alice.asc"), email="a@x", base_dir=tmp_path) == keys.alice.public
+    fetched = load_key_text(PgpKeyserver(keyserver=True), email="alice@example.org", base_dir=tmp_path,
+                            keyserver_url=hkp[0])
+    assert fetched == keys.alice.public
+    with pytest.raises(ValueError, match="not a pgp_key source"):
+        load_key_text({"keyserver": False}, email="a@x", base_dir=tmp_path)
+
+
+@pytest.mark.parametrize(("url", "base"), [
+    ("hkps://keys.openpgp.org", "https://keys.openpgp.org"),
+    ("hkps://keys.openpgp.org/", "https://keys.openpgp.org"),
+    ("hkp://keyserver.example.org", "http://keyserver.example.org:11371"),
+    ("hkp://keyserver.example.org:80", "http://keyserver.example.org:80"),
+    ("https://keys.example.org/sub", "https://keys.example.org/sub"),
+])
+def test_keyserver_url_schemes(url: str, base: str) -> None:
+    assert keyserver_base(url) == base
+
+
+@pytest.mark.parametrize("url", ["ldap://keys.example.org", "keys.example.org", ""])
+def test_bad_keyserver_url(url: str) -> None:
+    with pytest.raises(PgpError, match="not a keyserver URL"):
+        fetch_from_keyserver("a@example.org", keyserver_url=url)
