@@ -318,8 +318,9 @@ def merge_overlays(items: list[Item], diags: Diagnostics) -> list[tuple[Item, di
 def validate_item(desired: Desired, item: Item, data: dict[str, Any], defaults: Mapping[str, Any],
                   variables: dict[str, Any], env_vars: dict[str, str], diags: Diagnostics) -> None:
     kind = item.kind
-    data = expand(data, variables, env_vars, lambda p: item.where(*p), diags,
-                  secret_fields=kind.model.SECRET_FIELDS)
+    written = raw_key(kind, data)  # the key as written, for messages raised while expanding
+    data = expand(data, variables, env_vars, lambda p: item.where(*p), diags, secret_fields=kind.model.SECRET_FIELDS,
+                  label=str(Address(kind.name, written)) if written is not None else kind.name)
     base = defaults.get(kind.name) if isinstance(defaults, Mapping) else None
     if isinstance(base, Mapping):
         data = {**base, **data}
@@ -376,8 +377,9 @@ def is_union_tag(part: object) -> bool:
 
 def collapse_unions(errors: list[Any]) -> list[Any]:
     """One message per field for a union: the branch that matches the kind of value written (a mapping → the
-    model branch, anything else → the scalar branches), with the branch name left out of the path."""
-    result, seen = [], set()
+    model branches, anything else → the scalar branches), with the branch name left out of the path."""
+    result: list[Any] = []
+    groups: dict[tuple[Any, ...], list[tuple[str, Any]]] = {}  # union's loc → (branch, error) kept
     for error in errors:
         loc = list(error["loc"])
         tags = [i for i, part in enumerate(loc) if is_union_tag(part)]
@@ -391,11 +393,53 @@ def collapse_unions(errors: list[Any]) -> list[Any]:
         if is_model_branch != given_is_mapping:
             continue
         cleaned = {**error, "loc": tuple(loc[:at] + loc[at + 1:])}
-        marker = (tuple(cleaned["loc"]), cleaned["msg"])
+        groups.setdefault(tuple(loc[:at]), []).append((branch, cleaned))
+    for union_loc, branches in groups.items():
+        result += one_branch(union_loc, branches)
+    return result or errors
+
+
+def one_branch(union_loc: tuple[Any, ...], branches: list[tuple[str, Any]]) -> list[Any]:
+    """The errors of the union branch closest to what was written; several scalar branches → one message."""
+    names = list(dict.fromkeys(name for name, _ in branches))
+    if len(names) == 1:
+        return dedupe([error for _, error in branches])
+    first = branches[0][1]
+    if all(len(error["loc"]) == len(union_loc) for _, error in branches):  # scalar branches: name them all
+        words = " or ".join(dict.fromkeys(branch_word(error) for _, error in branches))
+        return [{**first, "type": "union_type", "msg": f"expected {words}", "loc": union_loc}]
+    by_branch = {name: [error for n, error in branches if n == name] for name in names}
+    unknown = [{e["loc"][-1] for e in errs if e["type"] == "extra_forbidden"} for errs in by_branch.values()]
+    shared = set.intersection(*unknown)
+    if shared:  # a key no branch knows: say so once, naming the keys every branch offers
+        key = sorted(shared, key=str)[0]
+        error = next(e for _, e in branches if e["type"] == "extra_forbidden" and e["loc"][-1] == key)
+        return [error]  # the hint lists the fields of every branch (model_fields)
+    return dedupe(min(by_branch.values(), key=len))  # fewest complaints: the branch the author meant
+
+
+def branch_word(error: Any) -> str:
+    if error["type"] == "literal_error":
+        return str(error.get("ctx", {}).get("expected", ""))
+    return BRANCH_WORDS.get(error["type"], str(error["msg"]))
+
+
+def dedupe(errors: list[Any]) -> list[Any]:
+    seen: set[tuple[Any, ...]] = set()
+    kept = []
+    for error in errors:
+        marker = (tuple(error["loc"]), error["msg"])
         if marker not in seen:
             seen.add(marker)
-            result.append(cleaned)
-    return result or errors
+            kept.append(error)
+    return kept
+
+
+BRANCH_WORDS = {  # pydantic error type → what a value of that branch looks like
+    "list_type": "a list", "string_type": "text", "int_type": "a whole number",
+    "bool_type": "true or false", "dict_type": "a mapping", "model_type": "a mapping", "float_type": "a number",
+    "date_type": "a date (YYYY-MM-DD)", "none_required": "nothing",
+}
 
 
 def report(diags: Diagnostics, error: Any, *, path_text: str, where: SourceRange, model: type[BaseModel]) -> None:
@@ -417,7 +461,10 @@ def report(diags: Diagnostics, error: Any, *, path_text: str, where: SourceRange
         expected = error.get("ctx", {}).get("expected", "")
         options = [o.strip(" '") for o in expected.replace(" or ", ", ").split(",")]
         close = difflib.get_close_matches(str(given), options, n=1)
-        diags.error("not-an-option", f"expected one of {expected}, got {given!r}", subject=where,
+        shown = str(given).lower() if isinstance(given, bool) else repr(given)  # YAML words, not Python's
+        if isinstance(given, bool):
+            expected = expected.replace("True", "true").replace("False", "false")
+        diags.error("not-an-option", f"expected one of {expected}, got {shown}", subject=where,
                     path=full_path, hint=f"did you mean {close[0]!r}?" if close else "")
     elif kind in ("model_type", "model_attributes_type", "dict_type") and secret_field(model, loc):
         diags.error("literal-secret", "a secret is written as a reference, never as the value", subject=where,
@@ -425,6 +472,10 @@ def report(diags: Diagnostics, error: Any, *, path_text: str, where: SourceRange
     elif kind in ("string_type",) and isinstance(given, int) and loc and loc[-1] in REFERENCE_FIELDS:
         diags.error("numeric-reference", f"references name an object by its natural key, not a numeric id "
                     f"({given})", subject=where, path=full_path, hint="write the name, e.g. role: User")
+    elif kind in TYPE_WORDS:
+        diags.error("wrong-type", f"expected {TYPE_WORDS[kind]}, got {shown_value(given)}", subject=where,
+                    path=full_path, hint=YAML_1_2_HINT if kind == "bool_type" and str(given).lower() in YAML_1_1_BOOLS
+                    else "")
     elif kind == "string_pattern_mismatch":
         pattern = str(error.get("ctx", {}).get("pattern", ""))
         expected = PATTERN_WORDS.get(pattern, f"text matching {pattern}")
@@ -434,6 +485,22 @@ def report(diags: Diagnostics, error: Any, *, path_text: str, where: SourceRange
         plain_value = not isinstance(given, dict | list) and given is not None and "got " not in message
         shown = f", got {given!r}" if plain_value else ""
         diags.error(kind.replace("_", "-"), f"{message}{shown}", subject=where, path=full_path)
+
+
+TYPE_WORDS = {  # pydantic's strict type errors → what the manifest author should write
+    "bool_type": "true or false", "int_type": "a whole number", "string_type": "text", "list_type": "a list",
+    "float_type": "a number", "date_type": "a date (YYYY-MM-DD)",
+}
+YAML_1_1_BOOLS = frozenset({"yes", "no", "on", "off", "y", "n"})
+YAML_1_2_HINT = "manifests are YAML 1.2: only true and false are booleans"
+
+
+def shown_value(given: Any) -> str:
+    if isinstance(given, dict):
+        return "a mapping"
+    if isinstance(given, list):
+        return "a list"
+    return repr(given)
 
 
 REFERENCE_FIELDS = frozenset({"org", "role", "user", "server", "tag", "sharing_group", "remote_org"})
@@ -470,16 +537,25 @@ def secret_field(model: type[BaseModel], loc: list[str]) -> bool:
 def model_fields(model: type[BaseModel], loc: list[str]) -> Iterator[str]:
     """Field names of the (nested) model at `loc`, for "did you mean" hints."""
     current: Any = model
+    choices: list[Any] = [model]  # every model a union field offers (pgp_key: {file} or {keyserver})
     for step in loc:
         if step.isdigit():
             continue
         info = current.model_fields.get(step) if isinstance(current, type) and issubclass(current, BaseModel) else None
         if info is None:
             return iter(())
-        current = nested_model(info.annotation)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return iter(current.model_fields)
-    return iter(())
+        choices = nested_models(info.annotation)
+        current = choices[0] if choices else None
+    return iter(dict.fromkeys(name for choice in choices for name in choice.model_fields))
+
+
+def nested_models(annotation: Any) -> list[Any]:
+    found: list[Any] = []
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found += nested_models(arg)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        found.append(annotation)
+    return found
 
 
 def nested_model(annotation: Any) -> Any:

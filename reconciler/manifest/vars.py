@@ -20,15 +20,17 @@ PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 def expand(value: Any, variables: Mapping[str, Any], environ: Mapping[str, str],
            where: Callable[[Sequence[str | int]], SourceRange], diags: Diagnostics, *,
-           secret_fields: frozenset[str] = frozenset(), path: tuple[str | int, ...] = ()) -> Any:
+           secret_fields: frozenset[str] = frozenset(), path: tuple[str | int, ...] = (), label: str = "") -> Any:
+    """`value` with ${VAR} expanded; `label` is the entry's manifest path (users["a@example.org"]) for messages."""
     if isinstance(value, dict):
         result = {}
         for key, item in value.items():
             if not path and key in secret_fields:
                 if isinstance(item, str) and PATTERN.search(item):
                     diags.error("secret-variable", "a secret field takes a reference, not ${VAR}",
-                                subject=where([key]), path=str(key),
+                                subject=where([key]), path=f"{label}.{key}" if label else str(key),
                                 hint="write {env: NAME} so the value is read at apply time only")
+                    continue  # left out, so the model does not report the same mistake a second time
                 result[key] = item
                 continue
             result[key] = expand(item, variables, environ, where, diags, path=(*path, key))
