@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ import gnupg
 import httpx
 import pytest
 
+from reconciler.backend.tls import tls_options
 from reconciler.diags import Diagnostic, Severity, SourceRange
 from reconciler.pgp import (
     KeyInfo,
@@ -23,7 +25,7 @@ from reconciler.pgp import (
     keyserver_base,
     load_key_text,
 )
-from tests.secrets.conftest import Keys
+from tests.secrets.conftest import Keys, Pki
 
 
 def problems(info: KeyInfo) -> list[tuple[Severity, str]]:
@@ -107,8 +109,7 @@ def test_encrypt_to_non_key_fails() -> None:
 
 
 # -- a small HKP keyserver on 127.0.0.1 ----------------------------------------------------------------
-@pytest.fixture
-def hkp(keys: Keys) -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
+def serve_hkp(keys: Keys, tls: ssl.SSLContext | None) -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
     directory = {"alice@example.org": keys.alice.public}
     seen: list[dict[str, list[str]]] = []
 
@@ -135,13 +136,27 @@ def hkp(keys: Keys) -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+        yield f"{'hkps' if tls else 'http'}://127.0.0.1:{server.server_address[1]}", seen
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def hkp(keys: Keys) -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
+    yield from serve_hkp(keys, None)
+
+
+@pytest.fixture
+def hkps(keys: Keys, pki: Pki) -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    yield from serve_hkp(keys, context)
 
 
 def test_keyserver_fetch_by_email(hkp: tuple[str, list[dict[str, list[str]]]], keys: Keys) -> None:
@@ -149,6 +164,14 @@ def test_keyserver_fetch_by_email(hkp: tuple[str, list[dict[str, list[str]]]], k
     armored = fetch_from_keyserver("alice@example.org", keyserver_url=url + "/")
     assert seen == [{"op": ["get"], "options": ["mr"], "search": ["alice@example.org"]}]
     assert inspect_key(armored, email="alice@example.org").fingerprint == keys.alice.fingerprint
+
+
+def test_keyserver_over_hkps_verifies_the_server(hkps: tuple[str, list[dict[str, list[str]]]], keys: Keys,
+                                                 pki: Pki) -> None:
+    with httpx.Client(**tls_options(ca_bundle=pki.ca)) as client:
+        assert fetch_from_keyserver("alice@example.org", keyserver_url=hkps[0], client=client) == keys.alice.public
+    with pytest.raises(PgpError, match="unreachable"):  # default trust store: our test CA is unknown
+        fetch_from_keyserver("alice@example.org", keyserver_url=hkps[0])
 
 
 def test_keyserver_with_a_given_client(hkp: tuple[str, list[dict[str, list[str]]]], keys: Keys) -> None:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,47 +20,7 @@ from reconciler.backend.tls import InsecureTransport, TlsConfigError, check_url,
 from reconciler.manifest.document import Instance
 from reconciler.model.secrets import SecretRef
 from reconciler.sandbox import DEFAULT_ADMIN_KEY, create_app
-
-
-@dataclass(frozen=True)
-class Pki:
-    ca: Path
-    other_ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-
-
-def openssl(cwd: Path, *args: str) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def make_ca(cwd: Path, name: str) -> None:
-    openssl(cwd, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2", "-subj", f"/CN={name}",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
-
-
-def make_leaf(cwd: Path, name: str, extensions: str) -> None:
-    (cwd / f"{name}.ext").write_text(extensions)
-    openssl(cwd, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
-    openssl(cwd, "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    cwd = tmp_path_factory.mktemp("pki")
-    make_ca(cwd, "ca")
-    make_ca(cwd, "other")
-    make_leaf(cwd, "server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-    make_leaf(cwd, "client", "extendedKeyUsage=clientAuth\n")
-    for key in cwd.glob("*.key"):
-        key.chmod(0o600)
-    return Pki(cwd / "ca.pem", cwd / "other.pem", cwd / "server.pem", cwd / "server.key", cwd / "client.pem",
-               cwd / "client.key")
+from tests.secrets.conftest import Pki
 
 
 def serve_tls(pki: Pki, *, require_client_cert: bool) -> Iterator[str]:
