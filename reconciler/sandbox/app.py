@@ -139,4 +139,5 @@ def create_app(db_url: str = "sqlite://", *, admin_key: str = DEFAULT_ADMIN_KEY,
     state = SandboxState(store=store, admin_key=admin_key, base_url=base_url, faults=faults or Faults())
     with store.transaction():
         resources.seed(state)
+    resources.on_create(state)
     return SandboxApp(state)

@@ -32,6 +32,8 @@ MODULE_NAMES = (
     "servers",
     "logs",
     "regexp",
+    "web",
+    "allowedlist",
 )
 
 
@@ -50,6 +52,15 @@ def seed(state: SandboxState) -> None:
         seeder = getattr(module, "seed", None)
         if seeder is not None:
             seeder(state)
+
+
+def on_create(state: SandboxState) -> None:
+    """Called for every app, new or re-opened database (unlike seed): runtime hooks such as the web-session
+    finder. A module opts in by defining `on_create(state)`."""
+    for module in MODULES:
+        hook = getattr(module, "on_create", None)
+        if hook is not None:
+            hook(state)
 
 
 def authenticate_request(ctx: Ctx, header: str | None) -> Any:
