@@ -38,6 +38,9 @@ def resolve(ref: SecretRef, *, base_dir: Path, allow_insecure_files: bool = Fals
         assert ref.gpg is not None  # the model holds exactly one source
         passphrase = passphrase_from(env, passphrase_env, ref)
         value = decrypt_file(base_dir / ref.gpg, ref, gpg_home=gpg_home, passphrase=passphrase)
+    if not value:
+        # `export MISP_KEY=` or an empty file is a mistake; sending "" would fail later, far from the cause.
+        raise SecretError(f"secret {ref.describe()} is empty")
     REDACTOR.register(value)
     return value
 

@@ -97,6 +97,13 @@ def approvers_gpg(keyring: Path) -> Iterator[gnupg.GPG]:
         yield gpg
 
 
+def keyring_fingerprints(keyring: Path) -> tuple[str, ...]:
+    """The primary fingerprints an approvers' keyring holds, sorted: what a state store can pin, so that a
+    change swapping the keyring (it sits beside the manifests it guards) can be noticed."""
+    with approvers_gpg(keyring) as gpg:
+        return tuple(sorted(key["fingerprint"] for key in gpg.list_keys()))
+
+
 def verify_with(gpg: gnupg.GPG, data: bytes, signature: str | bytes, source: str) -> VerificationResult:
     sig_path = Path(gpg.gnupghome) / "candidate.sig"
     sig_path.write_bytes(signature.encode() if isinstance(signature, str) else signature)

@@ -103,6 +103,13 @@ def test_encrypt_to_key_only_the_holder_can_read(keys: Keys, canary: Callable[[s
     assert not gnupg.GPG(gnupghome=str(keys.bob.home)).decrypt(message).ok
 
 
+@pytest.mark.parametrize("which", ["expired", "revoked", "sign_only"])
+def test_encrypt_to_an_unusable_key_fails(keys: Keys, which: str, canary: Callable[[str], str]) -> None:
+    with pytest.raises(PgpError, match="cannot encrypt to") as caught:
+        encrypt_to_key(getattr(keys, which).public, canary("undeliverable"))
+    assert canary("undeliverable") not in str(caught.value)
+
+
 def test_encrypt_to_non_key_fails() -> None:
     with pytest.raises(PgpError, match="not a PGP public key"):
         encrypt_to_key("nope", "x" * 10)

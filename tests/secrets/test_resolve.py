@@ -39,6 +39,14 @@ def test_missing_env_names_the_reference() -> None:
         resolve(SecretRef(env="NOPE"), base_dir=Path("."), environ={})
 
 
+def test_empty_values_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SecretError, match=r"secret \{env: EMPTY\} is empty"):
+        resolve(SecretRef(env="EMPTY"), base_dir=tmp_path, environ={"EMPTY": ""})
+    private_file(tmp_path / "blank", "\n")
+    with pytest.raises(SecretError, match=r"secret \{file: blank\} is empty"):
+        resolve(SecretRef(file="blank"), base_dir=tmp_path)
+
+
 def test_file_relative_to_manifest_dir_strips_one_newline(tmp_path: Path, canary: Callable[[str], str]) -> None:
     value = canary("file-key")
     (tmp_path / "secrets").mkdir()

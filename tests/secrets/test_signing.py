@@ -13,6 +13,7 @@ from reconciler.signing import (
     SigningError,
     check_approvals,
     check_manifest_approvals,
+    keyring_fingerprints,
     manifest_payload,
     sign_detached,
     sign_plan,
@@ -60,6 +61,10 @@ def test_signer_outside_the_keyring_is_refused(keys: Keys, keyring: Path) -> Non
 def test_garbage_signature_is_refused(keyring: Path) -> None:
     result = verify_detached(b"data", "not a signature", keyring)
     assert not result.valid and result.fingerprint is None
+
+
+def test_keyring_fingerprints(keyring: Path, keys: Keys) -> None:
+    assert keyring_fingerprints(keyring) == tuple(sorted([keys.alice.fingerprint, keys.bob.fingerprint]))
 
 
 def test_unusable_keyring(tmp_path: Path, keys: Keys) -> None:
