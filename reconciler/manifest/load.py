@@ -224,13 +224,13 @@ def load(paths: Sequence[Path], *, env: str | None = None,
     if env and not overlays:
         diags.error("unknown-env", f"no overlay files for --env {env}: expected overlays/{env}/*.yaml")
     collected = collect(files, overlays, diags)
-    variables = dict(plain(collected.singles["vars"][0]) or {}) if "vars" in collected.singles else {}
+    variables = mapping_single(collected, "vars", "a mapping of NAME: value", diags)
     env_vars = dict(os.environ if environ is None else environ)
     desired = Desired(files=[*files, *overlays], vars=variables,
                       base_dir=paths[0] if paths and paths[0].is_dir() else (paths[0].parent if paths else Path()))
     desired.instance = validate_single(collected, "instance", Instance, variables, env_vars, diags)
     desired.policy = validate_single(collected, "policy", Policy, variables, env_vars, diags) or Policy()
-    defaults = plain(collected.singles["defaults"][0]) if "defaults" in collected.singles else {}
+    defaults = checked_defaults(collected, diags)
     merged = merge_overlays(collected.items, diags)
     for item, data in merged:
         validate_item(desired, item, data, defaults or {}, variables, env_vars, diags)
@@ -266,6 +266,38 @@ def single_position(collected: Collected, key: str, loc: Sequence[str | int]) ->
     _, path, document = collected.singles[key]
     path = collected.origins.get((key, str(loc[0])), path) if loc else path
     return position(path, document, [key, *loc])
+
+
+def mapping_single(collected: Collected, key: str, expected: str, diags: Diagnostics) -> dict[str, Any]:
+    """`vars:` or `defaults:` as a plain dict; anything but a mapping is an error (and counts as empty)."""
+    if key not in collected.singles:
+        return {}
+    value = plain(collected.singles[key][0])
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        diags.error("wrong-type", f"expected {expected}, got {shown_value(value)}", path=key,
+                    subject=single_position(collected, key, []))
+        return {}
+    return value
+
+
+def checked_defaults(collected: Collected, diags: Diagnostics) -> dict[str, Any]:
+    """`defaults:` maps kind names to field values; a typo in a kind name would silently default nothing."""
+    defaults = mapping_single(collected, "defaults", "a mapping of kind: {field: value}", diags)
+    names = [k.name for k in KINDS if not k.singleton_map]
+    for name, value in list(defaults.items()):
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            diags.error("unknown-kind", f"defaults names {name!r}, which is not a kind", path=f"defaults.{name}",
+                        subject=single_position(collected, "defaults", [name]),
+                        hint=f"did you mean {close[0]!r}?" if close else f"kinds are: {', '.join(names)}")
+            del defaults[name]
+        elif not isinstance(value, dict):
+            diags.error("wrong-type", f"expected a mapping of field: value, got {shown_value(value)}",
+                        path=f"defaults.{name}", subject=single_position(collected, "defaults", [name]))
+            del defaults[name]
+    return defaults
 
 
 def validate_single(collected: Collected, key: str, model: type[BaseModel], variables: dict[str, Any],
@@ -388,9 +420,11 @@ def collapse_unions(errors: list[Any]) -> list[Any]:
             continue
         at = tags[0]
         branch = str(loc[at])
-        is_model_branch = branch[:1].isupper()
-        given_is_mapping = isinstance(error.get("input"), dict) or len(loc) > at + 1
-        if is_model_branch != given_is_mapping:
+        # a model or list branch holds a container: its errors may sit deeper than the union itself. A
+        # container written → only container branches speak; a scalar → every branch says what it takes.
+        is_container_branch = branch[:1].isupper() or branch.startswith(("list[", "dict["))
+        given_container = isinstance(error.get("input"), dict | list) or len(loc) > at + 1
+        if given_container and not is_container_branch:
             continue
         cleaned = {**error, "loc": tuple(loc[:at] + loc[at + 1:])}
         groups.setdefault(tuple(loc[:at]), []).append((branch, cleaned))
@@ -405,6 +439,10 @@ def one_branch(union_loc: tuple[Any, ...], branches: list[tuple[str, Any]]) -> l
     if len(names) == 1:
         return dedupe([error for _, error in branches])
     first = branches[0][1]
+    numeric = [e for _, e in branches if e["type"] == "string_type" and isinstance(e.get("input"), int)
+               and union_loc and str(union_loc[-1]) in REFERENCE_FIELDS]
+    if numeric:  # `remote_org: 5`: the numeric-id mistake says more than "text or a mapping"
+        return numeric[:1]
     if all(len(error["loc"]) == len(union_loc) for _, error in branches):  # scalar branches: name them all
         words = " or ".join(dict.fromkeys(branch_word(error) for _, error in branches))
         return [{**first, "type": "union_type", "msg": f"expected {words}", "loc": union_loc}]
@@ -482,20 +520,23 @@ def report(diags: Diagnostics, error: Any, *, path_text: str, where: SourceRange
         diags.error("bad-format", f"expected {expected}, got {given!r}", subject=where, path=full_path)
     else:
         message = str(error["msg"]).removeprefix("Value error, ")
-        plain_value = not isinstance(given, dict | list) and given is not None and "got " not in message
+        plain_value = (not isinstance(given, dict | list) and given is not None and "got " not in message
+                       and repr(given) not in message)
         shown = f", got {given!r}" if plain_value else ""
         diags.error(kind.replace("_", "-"), f"{message}{shown}", subject=where, path=full_path)
 
 
 TYPE_WORDS = {  # pydantic's strict type errors → what the manifest author should write
     "bool_type": "true or false", "int_type": "a whole number", "string_type": "text", "list_type": "a list",
-    "float_type": "a number", "date_type": "a date (YYYY-MM-DD)",
+    "float_type": "a number", "date_type": "a date (YYYY-MM-DD)", "model_type": "a mapping", "dict_type": "a mapping",
 }
 YAML_1_1_BOOLS = frozenset({"yes", "no", "on", "off", "y", "n"})
 YAML_1_2_HINT = "manifests are YAML 1.2: only true and false are booleans"
 
 
 def shown_value(given: Any) -> str:
+    if given is None:
+        return "nothing (null)"
     if isinstance(given, dict):
         return "a mapping"
     if isinstance(given, list):
