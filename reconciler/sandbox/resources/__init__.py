@@ -30,6 +30,7 @@ MODULE_NAMES = (
     "blocklists",
     "feeds",
     "servers",
+    "workers",  # tasks, jobs, workers (background jobs off) and the sandbox-only schedules
     "logs",
     "regexp",
     "web",
