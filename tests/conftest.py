@@ -11,6 +11,7 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -136,3 +137,18 @@ def gnupg_home() -> Iterator[Path]:
     finally:
         subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False, capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the transcript conformance table (steps matched per scenario) after any run that replayed them.
+
+    Lives here, not in tests/sandbox/: under pytest-xdist the controller loads only the top-level conftest.
+    The replays ran in worker processes, so the controller replays once more to print the figure (seconds)."""
+    reports = [r for reports in terminalreporter.stats.values() for r in reports
+               if getattr(r, "nodeid", "").startswith("tests/sandbox/test_conformance.py")]
+    if not reports:
+        return
+    from tests.sandbox.conformance import replay, scenarios, table
+
+    terminalreporter.write_sep("-", "MISP 2.5.1 transcript conformance (steps matched / recorded)")
+    terminalreporter.write_line(table([replay(path) for path in scenarios()]))
