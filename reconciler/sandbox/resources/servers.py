@@ -207,10 +207,14 @@ def edit(ctx: Ctx) -> Response:
     values = {**server_values(data), **certificate_values(row["id"], data)}
     if "priority" in data:
         values["priority"] = int(data["priority"])
-    # An unknown remote_org_id is silently kept unchanged on edit (servers--errors step 13).
-    remote = find_org(ctx.store, str(data["remote_org_id"])) if data.get("remote_org_id") else None
+    # Edit does not check the remote org: an unknown numeric id is saved as is, and the index then embeds an
+    # all-null RemoteOrg (servers--errors steps 13 and 19).
+    remote_ref = str(data.get("remote_org_id") or "")
+    remote = find_org(ctx.store, remote_ref) if remote_ref else None
     if remote is not None:
         values["remote_org_id"] = remote["id"]
+    elif remote_ref.isdigit():
+        values["remote_org_id"] = int(remote_ref)
     updated = ctx.store.update("servers", row["id"], values)
     ctx.log("Server", row["id"], "edit", f"Server ({row['id']}): {updated['url']}")
     return misp_json({"Server": server_json(updated, with_key=True)})
