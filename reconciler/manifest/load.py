@@ -16,6 +16,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from reconciler.diags import Diagnostics, SourceRange
 from reconciler.kinds import KINDS, kind_named
-from reconciler.kinds._kind import Kind
+from reconciler.kinds._kind import Entry, Kind
 from reconciler.kinds.organisations import UUID_PATTERN
 from reconciler.kinds.users import EMAIL_PATTERN
 from reconciler.manifest import fastyaml
@@ -34,6 +35,7 @@ from reconciler.manifest.desired import Desired, Located
 from reconciler.manifest.document import Instance, Policy
 from reconciler.manifest.vars import expand
 from reconciler.model.address import Address
+from reconciler.model.fields import KeyedBy
 
 TOP_LEVEL = ("instance", "policy", "defaults", "vars")
 
@@ -364,6 +366,8 @@ def validate_item(desired: Desired, item: Item, data: dict[str, Any], defaults: 
         for error in collapse_unions(exc.errors()):
             report(diags, error, path_text=path_text, where=item.where(*error["loc"]), model=kind.model)
         return
+    if not unique_members(entry, item, path_text, diags):
+        return
     key = kind.key_of(entry)
     entries = desired.entries.setdefault(kind.name, {})
     uuid = uuid_of(entry)
@@ -380,6 +384,23 @@ def validate_item(desired: Desired, item: Item, data: dict[str, Any], defaults: 
     entries[key] = Located(entry, item.where(), field_where)
     for warning in entry.warnings():
         diags.warning("advice", warning, subject=item.where(), path=str(Address(kind.name, key)))
+
+
+def unique_members(entry: Entry, item: Item, path_text: str, diags: Diagnostics) -> bool:
+    """A list keyed by a field (a sharing group's members) names each member once: the diff pairs them by it."""
+    ok = True
+    for name, info in type(entry).model_fields.items():
+        for marker in (m for m in info.metadata if isinstance(m, KeyedBy)):
+            seen: dict[Any, int] = {}
+            for index, member in enumerate(getattr(entry, name) or []):
+                member_key = getattr(member, marker.field)
+                if member_key in seen:
+                    ok = False
+                    diags.error("duplicate-member", f"{member_key!r} is already listed as {name}[{seen[member_key]}]",
+                                subject=item.where(name, index, marker.field),
+                                path=f"{path_text}.{name}[{index}].{marker.field}", hint="list each member once")
+                seen.setdefault(member_key, index)
+    return ok
 
 
 def uuid_of(entry: Any) -> str:
@@ -537,6 +558,8 @@ YAML_1_2_HINT = "manifests are YAML 1.2: only true and false are booleans"
 def shown_value(given: Any) -> str:
     if given is None:
         return "nothing (null)"
+    if isinstance(given, date):  # a YAML timestamp: show it as written, not as Python's repr
+        return given.isoformat()
     if isinstance(given, dict):
         return "a mapping"
     if isinstance(given, list):
