@@ -56,6 +56,7 @@ class KeyInfo:
                 for severity, message in self.problems]
 
 
+SECRET_KEY_PROBLEM = "this is a SECRET key; give the public key only (`gpg --armor --export <e-mail>`)"
 PGP_HINT = "set the user's current public key, e.g. the output of `gpg --armor --export <e-mail>`"
 
 
@@ -74,9 +75,15 @@ def throwaway_gpg() -> Iterator[gnupg.GPG]:
 def inspect_key(armored: str, *, email: str, now: float | None = None) -> KeyInfo:
     """Parse a public key and list what is wrong with it for a user with this e-mail."""
     now = time.time() if now is None else now
+    if "PRIVATE KEY BLOCK" in armored:
+        # Never import it, never let it reach MISP: a user's gpgkey is public, and so would this be.
+        return KeyInfo(None, None, False, (), [(Severity.ERROR, SECRET_KEY_PROBLEM)])
     with throwaway_gpg() as gpg:
         imported = gpg.import_keys(armored)
         keys = gpg.list_keys() if imported.fingerprints else []
+        secret = bool(imported.fingerprints) and bool(gpg.list_keys(True))
+    if secret:  # a binary or unusually armored secret key
+        return KeyInfo(None, None, False, (), [(Severity.ERROR, SECRET_KEY_PROBLEM)])
     if not keys:
         return KeyInfo(None, None, False, (), [(Severity.ERROR, "not a PGP public key")])
     if len(keys) > 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -88,6 +89,17 @@ def test_key_expiring_within_30_days_is_a_warning(keys: Keys) -> None:
 def test_not_a_key_is_an_error(text: str) -> None:
     info = inspect_key(text, email="a@example.org")
     assert info.fingerprint is None and problems(info) == [(Severity.ERROR, "not a PGP public key")]
+
+
+def test_secret_key_is_refused_and_never_shown(keys: Keys) -> None:
+    exported = subprocess.run(["gpg", "--homedir", str(keys.alice.home), "--batch", "--pinentry-mode", "loopback",
+                               "--passphrase", "", "--armor", "--export-secret-keys", keys.alice.fingerprint],
+                              capture_output=True, check=True).stdout.decode()
+    assert "PRIVATE KEY BLOCK" in exported
+    for text in (exported, exported.replace("PRIVATE KEY BLOCK", "PUBLIC KEY BLOCK")):
+        info = inspect_key(text, email="alice@example.org")
+        assert info.fingerprint is None and info.has_errors()
+        assert info.problems[0][1].startswith("this is a SECRET key")
 
 
 def test_two_keys_in_one_armor_is_an_error(keys: Keys) -> None:
