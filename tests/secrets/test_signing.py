@@ -171,3 +171,19 @@ def test_uncommitted_changes_are_not_covered(repo: Path, keys: Keys, keyring: Pa
 def test_not_a_repository(tmp_path: Path, keyring: Path) -> None:
     with pytest.raises(SigningError, match="git log failed"):
         verify_git_commit(tmp_path, keyring)
+
+
+def test_one_file_with_two_signatures_is_not_counted(keys: Keys, keyring: Path, gnupg_home: Path) -> None:
+    """python-gnupg reports only the last of several signatures; such a file must not count at all."""
+    for key in (keys.alice, keys.bob):
+        secret = subprocess.run(["gpg", "--homedir", str(key.home), "--batch", "--pinentry-mode", "loopback",
+                                 "--passphrase", "", "--export-secret-keys", key.fingerprint],
+                                capture_output=True, check=True).stdout
+        subprocess.run(["gpg", "--homedir", str(gnupg_home), "--batch", "--import"], input=secret,
+                       capture_output=True, check=True)
+    data = manifest_payload(HASH)
+    both = subprocess.run(["gpg", "--homedir", str(gnupg_home), "--batch", "--pinentry-mode", "loopback",
+                           "--passphrase", "", "-u", keys.alice.fingerprint, "-u", keys.bob.fingerprint,
+                           "--armor", "--detach-sign"], input=data, capture_output=True, check=True).stdout
+    result = check_approvals(data, [both], keyring, 1)
+    assert not result.approved and result.results[0].status == "several signatures in one file"
