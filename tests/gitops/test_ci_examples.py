@@ -63,3 +63,34 @@ def test_workflows_validate_then_plan_then_apply_the_saved_plan() -> None:
         verbs = [c.split()[1] for c in commands]
         assert verbs[0] == "validate" and verbs[-1] == "apply", path
         assert "apply plan.json" in commands[-1], "apply must use the saved, reviewed plan"
+
+
+@pytest.mark.parametrize("path", ["examples/ci/github-actions.yml", "examples/ci/gitlab-ci.yml"])
+def test_the_pipeline_commands_run_in_order_against_the_sandbox(path: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workflow's own misp-reconcile lines, in its order, on a copy of examples/training: validate, plan
+    (markdown for the PR, saved plan), apply the saved plan; then the instance matches the manifests."""
+    import shlex
+    import shutil
+
+    from click.testing import CliRunner
+
+    from reconciler.cli.main import cli
+
+    shutil.copytree(ROOT / "examples" / "training", tmp_path / "manifests")
+    monkeypatch.chdir(tmp_path)
+    env = {"MANIFESTS": "manifests", "MISP_RECONCILER_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+           "MISP_TRAINING_HUB_KEY": "sandboxSyncKey00000000000000000000000000"}
+    monkeypatch.setenv("MISP_TRAINING_HUB_KEY", env["MISP_TRAINING_HUB_KEY"])
+    runner = CliRunner()
+    for command in workflow_commands(path):
+        line = command.split(">")[0]  # "> plan.md": the markdown goes to the PR comment
+        for name, value in env.items():
+            line = line.replace(f'"${name}"', value).replace(f"${name}", value)
+        args = shlex.split(line)[1:] + ["--state-dir", str(tmp_path / "state")] * (shlex.split(line)[1] in
+                                                                                   ("plan", "apply"))
+        result = runner.invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0, f"{line}\n{result.output}"
+    replan = runner.invoke(cli, ["plan", "manifests", "--env", "production", "--state-url", env[
+        "MISP_RECONCILER_STATE_URL"], "--state-dir", str(tmp_path / "state"), "--detailed-exitcode"])
+    assert replan.exit_code == 0, replan.output
