@@ -104,7 +104,7 @@ class SandboxApp:
         """None when the caller may go on; otherwise MISP's answer (302 to login, 403)."""
         if access == "public":
             return None
-        if access == "web":
+        if access == "web" or (access == "web_or_user" and not is_api):
             return None if resources.web_session(ctx) is not None else self.to_login()
         if not is_api:
             return self.to_login()

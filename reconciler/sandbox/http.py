@@ -34,8 +34,9 @@ USER_DISABLED = "Authentication failed. Your user account has been disabled."
 IP_REFUSED = "It is not possible to use this Auth key from your IP address"
 
 # Who may call a handler: anyone authenticated, org admins (perm_admin), site admins only,
-# or "web": a logged-in browser session only (MISP refuses API keys there).
-Access = Literal["user", "org_admin", "site_admin", "web", "public"]
+# or "web": a logged-in browser session only (MISP refuses API keys there); "web_or_user": a browser
+# session for page requests, an API key (as "user") for API requests (templates serve both).
+Access = Literal["user", "org_admin", "site_admin", "web", "web_or_user", "public"]
 
 
 class UserDisabled(Exception):

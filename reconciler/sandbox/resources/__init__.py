@@ -35,6 +35,7 @@ MODULE_NAMES = (
     "regexp",
     "web",
     "allowedlist",
+    "templates",
 )
 
 

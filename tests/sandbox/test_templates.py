@@ -1,0 +1,145 @@
+"""Templates: MISP's odd API surface (500 for views, 400 black hole for writes) and the web-session path
+that works (forms with tokens), template elements over AJAX, and template tags."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+from reconciler.sandbox import SandboxApp
+from reconciler.sandbox.resources.templates import AJAX_ONLY, BUILT_IN, NOT_VISIBLE
+from tests.sandbox.test_web import BASE, form_fields, login, text_of
+
+AJAX = {"X-Requested-With": "XMLHttpRequest"}
+
+
+@pytest.fixture
+async def browser(sandbox_app: SandboxApp) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox_app), base_url=BASE) as client:
+        assert (await login(client)).status_code == 302
+        yield client
+
+
+async def create(client: httpx.AsyncClient, name: str, tags: str = "[]", description: str = "d") -> httpx.Response:
+    action, fields = form_fields((await client.get("/templates/add")).text, "#TemplateForm")
+    return await client.post(action, data={**fields, "data[Template][name]": name,
+                                           "data[Template][description]": description,
+                                           "data[Template][share]": "1", "data[Template][tags]": tags})
+
+
+def index_rows(page: str) -> list[list[str]]:
+    return [[td.text(strip=True) for td in tr.css("td")] for tr in HTMLParser(page).css("div.templates tr")[1:]]
+
+
+async def test_api_views_answer_500_and_writes_are_black_holed(sandbox_http: httpx.AsyncClient) -> None:
+    for path in ("/templates/index", "/templates/view/1", "/templates/add", "/templateElements/index/4"):
+        response = await sandbox_http.get(path)
+        assert response.status_code == 500, path
+    for path in ("/templates/add", "/templates/edit/4", "/templates/delete/999999"):
+        response = await sandbox_http.post(path, json={"Template": {"name": "x", "description": "y"}})
+        assert (response.status_code, response.json()["name"]) == (400, "The request has been black-holed"), path
+    missing = await sandbox_http.get("/templates/view/999999")
+    assert (missing.status_code, missing.json()["name"]) == (404, NOT_VISIBLE)
+    gone = await sandbox_http.get("/templates/delete/999999")
+    assert (gone.status_code, gone.json()["name"]) == (404, "Invalid Template.")
+
+
+async def test_built_in_templates_are_listed_in_html(browser: httpx.AsyncClient) -> None:
+    rows = index_rows((await browser.get("/templates/index")).text)
+    assert [(r[0], r[2], r[3]) for r in rows] == [(str(i), "MISP", n) for i, (n, _) in enumerate(BUILT_IN, 1)]
+
+
+async def test_add_edit_delete_over_the_web_session(sandbox_app: SandboxApp, browser: httpx.AsyncClient) -> None:
+    store = sandbox_app.state.store
+    with store.transaction():
+        tag = store.insert("tags", {"name": "tlp:green", "colour": "#00ff00"})
+    response = await create(browser, "Mine", tags=f"[{tag['id']}]")
+    assert response.status_code == 302
+    view_path = response.headers["location"].removeprefix(BASE)
+    template_id = view_path.rsplit("/", 1)[1]
+    view = (await browser.get(view_path)).text
+    assert text_of(view, "#templateName") == "Mine" and text_of(view, "#templateOrg") == "ORGNAME"
+    assert text_of(view, "#templateTags") == "tlp:green"
+    action, fields = form_fields((await browser.get(f"/templates/edit/{template_id}")).text, "#TemplateForm")
+    assert fields["data[Template][tags]"] == f"[{tag['id']}]"
+    await browser.post(action, data={**fields, "data[Template][description]": "edited", "data[Template][tags]": "[]"})
+    view = (await browser.get(view_path)).text
+    assert text_of(view, "#templateDescription") == "edited" and text_of(view, "#templateTags") == ""
+    page = HTMLParser((await browser.get("/templates/index")).text)
+    delete_form = page.css_first(f'form[action="/templates/delete/{template_id}"]')
+    assert delete_form is not None
+    action, fields = form_fields(delete_form.html or "")
+    assert (await browser.post(action, data=fields)).headers["location"] == f"{BASE}/templates/index"
+    assert (await browser.get(view_path)).status_code == 404
+
+
+async def test_empty_name_re_renders_the_form(browser: httpx.AsyncClient) -> None:
+    response = await create(browser, "  ")
+    assert response.status_code == 200
+    assert text_of(response.text, ".error-message") == "This field cannot be left empty."
+
+
+async def test_editing_a_built_in_template_takes_ownership(browser: httpx.AsyncClient) -> None:
+    action, fields = form_fields((await browser.get("/templates/edit/4")).text, "#TemplateForm")
+    await browser.post(action, data=fields)
+    assert text_of((await browser.get("/templates/view/4")).text, "#templateOrg") == "ORGNAME"
+
+
+async def test_elements_over_ajax(sandbox_app: SandboxApp, sandbox_http: httpx.AsyncClient) -> None:
+    body = {"TemplateElementText": {"name": "Intro", "text": "Some text"}}
+    no_ajax = await sandbox_http.post("/templateElements/add/text/4", json=body)
+    assert (no_ajax.status_code, no_ajax.json()["name"]) == (405, AJAX_ONLY)
+    added = await sandbox_http.post("/templateElements/add/text/4", json=body, headers=AJAX)
+    assert added.json() == {"saved": True, "success": "Element successfully added to template."}
+    await sandbox_http.post("/templateElements/add/text/4", json=body, headers=AJAX)
+    store = sandbox_app.state.store
+    with store.transaction():
+        first, second = store.find("template_elements", template_id=4)
+    edited = await sandbox_http.post(f"/templateElements/edit/text/{first['id']}", headers=AJAX,
+                                     json={"TemplateElementText": {"name": "Renamed", "text": "t"}})
+    assert edited.json() == {"saved": True, "success": "Element successfully edited."}
+    deleted = await sandbox_http.post(f"/templateElements/delete/{first['id']}", json={}, headers=AJAX)
+    assert deleted.json() == {"saved": True, "success": "Element deleted."}
+    again = await sandbox_http.post(f"/templateElements/delete/{first['id']}", json={}, headers=AJAX)
+    assert (again.status_code, again.json()["name"]) == (404, "Not Found")
+    with store.transaction():
+        remaining = store.find("template_elements", template_id=4)
+        assert [(e["id"], e["position"]) for e in remaining] == [(second["id"], 1)]  # renumbered
+
+
+async def test_element_validation_and_the_api_category_quirk(sandbox_http: httpx.AsyncClient) -> None:
+    empty = await sandbox_http.post("/templateElements/add/text/4", headers=AJAX,
+                                    json={"TemplateElementText": {"name": "", "text": "x"}})
+    assert empty.json() == {"saved": False, "errors": {"name": ["This field cannot be left empty."]}}
+    attribute = await sandbox_http.post("/templateElements/add/attribute/4", headers=AJAX, json={
+        "TemplateElementAttribute": {"name": "ip", "category": "Network activity", "type": "ip-dst"}})
+    assert attribute.json() == {"saved": False, "errors": {"category": ["Please choose a category."],
+                                                           "type": ["Please choose a type."]}}
+    unknown = await sandbox_http.post("/templateElements/add/text/999", headers=AJAX, json={})
+    assert unknown.status_code == 404
+
+
+async def test_attribute_elements_work_from_the_browser(sandbox_app: SandboxApp, browser: httpx.AsyncClient) -> None:
+    response = await browser.post("/templateElements/add/attribute/4", headers=AJAX, data={
+        "data[TemplateElementAttribute][name]": "ip", "data[TemplateElementAttribute][category]": "Network activity",
+        "data[TemplateElementAttribute][type]": "ip-dst", "data[TemplateElementAttribute][to_ids]": "1"})
+    assert response.json()["saved"] is True
+    store = sandbox_app.state.store
+    with store.transaction():
+        [row] = store.all("template_element_attributes")
+    assert (row["type"], row["to_ids"]) == ("ip-dst", 1)
+    page = (await browser.get("/templateElements/index/4")).text
+    assert [li.text() for li in HTMLParser(page).css("li.template-element")] == ["ip"]
+
+
+async def test_users_without_perm_template_cannot_write(sandbox_app: SandboxApp, browser: httpx.AsyncClient) -> None:
+    store = sandbox_app.state.store
+    with store.transaction():
+        role = store.first("roles", name="Read Only")
+        assert role is not None
+        store.update("users", 1, {"role_id": role["id"]})
+    assert (await browser.get("/templates/add")).status_code == 403
+    assert len(index_rows((await browser.get("/templates/index")).text)) == len(BUILT_IN)
