@@ -380,10 +380,18 @@ def validate_item(desired: Desired, item: Item, data: dict[str, Any], defaults: 
         diags.error("duplicate-entry", f"{Address(kind.name, key)} is already declared at {entries[key].where}",
                     subject=item.where(), hint="each natural key may appear once across all manifest files")
         return
-    field_where = {name: item.where(name) for name in data}
+    field_where = {".".join(map(str, steps)): item.where(*steps) for steps in value_paths(data)}
     entries[key] = Located(entry, item.where(), field_where)
     for warning in entry.warnings():
         diags.warning("advice", warning, subject=item.where(), path=str(Address(kind.name, key)))
+
+
+def value_paths(value: Any, prefix: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
+    """Every field path inside an entry, nested ones too: ("org",), ("organisations", 0, "org")."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for step, inner in items:
+        yield (*prefix, step)
+        yield from value_paths(inner, (*prefix, step))
 
 
 def unique_members(entry: Entry, item: Item, path_text: str, diags: Diagnostics) -> bool:

@@ -270,3 +270,21 @@ def test_vars_from_several_files_are_merged(tmp_path: Path) -> None:
     assert not diags.has_errors(), messages(diags)
     org = desired.entries["organisations"]["A"].entry
     assert (org.sector, org.nationality) == ("Finance", "Luxembourg")  # type: ignore[attr-defined]
+
+
+def test_nested_fields_know_where_they_were_written_too(tmp_path: Path) -> None:
+    write(tmp_path, {"m.yaml": """\
+        sharing_groups:
+          - name: S
+            organisations:
+              - {org: A}
+              - {org: B, extend: true}
+        """})
+    desired, diags = load([tmp_path], environ={})
+    assert not diags.has_errors(), messages(diags)
+    where = desired.entries["sharing_groups"]["S"].field_where
+    path = tmp_path / "m.yaml"
+    assert where["organisations"] == SourceRange(path, 3, 5)
+    assert where["organisations.1"] == SourceRange(path, 5, 9)
+    assert where["organisations.1.org"] == SourceRange(path, 5, 15)
+    assert where["organisations.1.extend"] == SourceRange(path, 5, 26)
