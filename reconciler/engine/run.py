@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reconciler.backend.client import MispClient
 from reconciler.diags import Diagnostics
@@ -96,14 +96,60 @@ def scope(desired: Desired, options: Options, owned_kinds: set[str]) -> list[str
     return sorted({name for name, entries in desired.entries.items() if entries} | owned_kinds)
 
 
+def check_signatures(desired: Desired) -> dict[str, object] | None:
+    """policy.require_signatures: enough approvers must have signed this manifest set's hash (`sign`)."""
+    required = desired.policy.require_signatures
+    if required is None:
+        return None
+    from reconciler.signing import SigningError, check_manifest_approvals
+
+    try:
+        result = check_manifest_approvals(desired.manifest_hash, desired.base_dir, desired.base_dir / required.keyring,
+                                          required.min)
+    except SigningError as exc:
+        raise Refusal(f"cannot check the approvers' signatures: {exc}") from None
+    if not result.approved:
+        details = "; ".join(r.describe() for r in result.results) or "no signature in .signatures/"
+        raise Refusal(f"the manifests are not approved: {result.describe()} ({details}). Sign them with "
+                      "`misp-reconcile sign --key KEYID`, after review.")
+    return result.as_json()
+
+
+def resolve_pgp_keys(desired: Desired) -> Diagnostics:
+    """Users' pgp_key from a file or a keyserver become armored text, and every key is checked (parses, not
+    expired or revoked, can encrypt, carries the user's e-mail) before anything is planned."""
+    from reconciler.pgp import PgpError, inspect_key, load_key_text
+
+    diags = Diagnostics()
+    for key, located in desired.entries.get("users", {}).items():
+        entry: Any = located.entry
+        if "pgp_key" not in entry.model_fields_set or entry.pgp_key is None:
+            continue
+        where = located.field_where.get("pgp_key", located.where)
+        try:
+            text = load_key_text(entry.pgp_key, email=entry.email, base_dir=desired.base_dir)
+        except PgpError as exc:
+            diags.error("pgp-key", str(exc), subject=where, path=f'users["{key}"].pgp_key')
+            continue
+        diags.extend(inspect_key(text, email=entry.email).diagnostics(path=f'users["{key}"].pgp_key', subject=where))
+        entry.pgp_key = text
+    return diags
+
+
 async def make_plan(desired: Desired, client: MispClient, state: StateStore, options: Options) -> Planned:
     name = instance_name(desired)
+    approvals = check_signatures(desired)
+    pgp = resolve_pgp_keys(desired)
     ledger = state.ledger(name)
     kinds = kinds_in_scope(scope(desired, options, {kind for kind, _ in ledger}))
     live = await read_live(client, kinds, desired)
     check_lineage(state, name, live)
     result = diff(desired, live, ledger, kinds, instance=name, allow_deletes=options.allow_deletes)
+    result.diagnostics.extend(pgp)
     result.plan.notes.extend(unmanaged_notes(desired, kinds))
+    if approvals is not None:
+        result.plan.notes.append(f"approved by {', '.join(map(str, approvals['approvers']))}")  # type: ignore[call-overload]
+        live.extra["approvals"] = approvals
     result.plan.created_at = datetime.now(UTC).isoformat(timespec="seconds")
     return Planned(result.plan, result.diagnostics, live)
 
@@ -154,6 +200,9 @@ async def apply(desired: Desired, options: Options, *, confirm: Callable[[Planne
             run_id = state.start_run(name, command="apply", who=getpass.getuser(), host=socket.gethostname(),
                                      git_commit=git_commit(desired.files), manifest_hash=desired.manifest_hash,
                                      plan_hash=planned.plan.changes_hash())
+            if "approvals" in planned.live.extra:
+                state.audit_append(name, run_id, {"kind": "signatures", "key": desired.manifest_hash,
+                                                  "action": "verify", **planned.live.extra["approvals"]})
             applier = Applier(client, planned.live, desired, state, name, run_id, options.parallelism, hook)
             outcome, result = "interrupted", ApplyResult()
             try:

@@ -1,0 +1,64 @@
+"""The engine uses the PGP and signing libraries: bad users' keys stop the plan, unsigned manifests are refused
+when signatures are required, approved ones apply and the audit log records who approved."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from reconciler.engine.run import Refusal
+from reconciler.signing import manifest_payload, sign_detached
+from tests.engine.helpers import Workspace
+from tests.secrets.conftest import Keys
+
+USERS = """
+organisations:
+  - {name: Key Org}
+users:
+  - email: alice@example.org
+    org: Key Org
+    pgp_key: {file: alice.asc}
+"""
+
+
+def test_an_expired_users_key_stops_the_plan_and_a_valid_one_plans_its_digest(tmp_path: Path, keys: Keys) -> None:
+    ws = Workspace(tmp_path)
+    ws.write("users.yaml", USERS)
+    ws.write("alice.asc", keys.expired.public)
+    planned = ws.plan()
+    assert "pgp-key" in [d.code for d in planned.diagnostics]
+    ws.write("alice.asc", keys.alice.public)
+    planned = ws.plan()
+    assert not planned.diagnostics.has_errors()
+    from reconciler.render.text import render_plan
+
+    text = render_plan(planned.plan)
+    assert "pgp_key: (PGP key, sha256 " in text
+    assert "BEGIN PGP" not in text
+    ws.apply()
+    assert ws.plan().plan.is_empty()
+
+
+def test_signatures_required_refuse_unsigned_manifests_and_accept_approved_ones(tmp_path: Path, keys: Keys) -> None:
+    ws = Workspace(tmp_path)
+    ws.write("orgs.yaml", "organisations:\n  - {name: Signed Org}\n")
+    ws.write("approvers.asc", keys.alice.public + keys.bob.public)
+    ws.write("policy.yaml", "policy:\n  require_signatures: {keyring: approvers.asc, min: 1}\n")
+    with pytest.raises(Refusal, match="not approved"):
+        ws.plan()
+    desired = ws.load()
+    signature = sign_detached(manifest_payload(desired.manifest_hash), keys.alice.fingerprint, keys.alice.home)
+    (ws.manifests / ".signatures").mkdir()
+    (ws.manifests / ".signatures" / "alice.asc").write_text(signature)
+    applied = ws.apply()
+    assert applied.result is not None and applied.result.ok
+    from reconciler.engine import run
+
+    state = run.open_state(ws.load(), ws.options())
+    records = [r.record for r in state.audit("sandbox")]
+    assert any(r.get("kind") == "signatures" and keys.alice.fingerprint in r.get("approvers", []) for r in records)
+    ws.write("orgs.yaml", "organisations:\n  - {name: Signed Org}\n  - {name: Sneaked In}\n")
+    with pytest.raises(Refusal, match="not approved"):
+        asyncio.run(run.plan(ws.load(), ws.options()))
