@@ -512,8 +512,11 @@ BRANCH_WORDS = {  # pydantic error type → what a value of that branch looks li
 def report(diags: Diagnostics, error: Any, *, path_text: str, where: SourceRange, model: type[BaseModel]) -> None:
     """One pydantic error → one diagnostic in manifest words, with what was expected and found."""
     loc = [str(p) for p in error["loc"] if not str(p).startswith("function-")]
-    field_path = ".".join(p if not p.isdigit() else f"[{p}]" for p in loc).replace(".[", "[")
-    full_path = f"{path_text}.{field_path}" if field_path else path_text
+    # digits are list positions, except the last step of an unknown key (a mapping key written `1:`)
+    is_key = [error["type"] == "extra_forbidden" and i == len(loc) - 1 for i in range(len(loc))]
+    field_path = ".".join(p if not p.isdigit() or k else f"[{p}]" for p, k in zip(loc, is_key, strict=True))
+    field_path = field_path.replace(".[", "[")
+    full_path = f"{path_text}{'' if field_path.startswith('[') else '.'}{field_path}" if field_path else path_text
     kind = error["type"]
     given = error.get("input")
     if kind == "extra_forbidden":
