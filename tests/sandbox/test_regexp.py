@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import httpx
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from reconciler.sandbox import SandboxApp
 from reconciler.sandbox.resources.regexp import ATTRIBUTE_TYPES
+from tests.sandbox.test_web import BASE, login
 
 REDIRECT = "http://127.0.0.1:8080/regexp/admin_index"
 
@@ -61,3 +63,14 @@ async def test_views_without_json_answer_500_and_bad_input_saves_nothing(
     no_type = await sandbox_http.post("/admin/regexp/add", json={"Regexp": {"regexp": "/x/", "all": 0}})
     assert (empty.status_code, no_type.status_code) == (500, 500)
     assert _rows(sandbox_app) == []
+
+
+async def test_the_browser_reads_the_rules_from_the_html_index(
+        sandbox_app: SandboxApp, sandbox_http: httpx.AsyncClient) -> None:
+    await sandbox_http.post("/admin/regexp/add", json={"Regexp": {"regexp": "/<b>/", "replacement": "x", "all": 1}})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox_app), base_url=BASE) as browser:
+        assert (await browser.get("/admin/regexp/index")).status_code == 302  # no session yet
+        await login(browser)
+        page = (await browser.get("/admin/regexp/index")).text
+    rows = [[td.text() for td in tr.css("td")][:4] for tr in HTMLParser(page).css("div.regexp tr")[1:]]
+    assert rows == [[str(_rows(sandbox_app)[0]["id"]), "/<b>/", "x", "ALL"]]

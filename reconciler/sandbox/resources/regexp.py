@@ -7,11 +7,13 @@ write answers a bodiless 302 to /regexp/admin_index. A rule is stored as one row
 
 from __future__ import annotations
 
-from typing import Any
+import html
+from typing import Any, NoReturn
 
 from starlette.responses import Response
 
 from reconciler.sandbox.http import INTERNAL_ERROR, JSON_TYPE, Ctx, misp_error, route
+from reconciler.sandbox.resources.web import page, require_site_admin
 
 ATTRIBUTE_TYPES = (
     "md5", "sha1", "sha256", "filename", "pdb", "filename|md5", "filename|sha1", "filename|sha256", "ip-src",
@@ -58,7 +60,7 @@ def _done(ctx: Ctx) -> Response:
                     headers={"location": f"{base}/regexp/admin_index", "content-type": JSON_TYPE})
 
 
-def _no_view(ctx: Ctx) -> Response:
+def _no_view(ctx: Ctx) -> NoReturn:
     """MISP renders a form/list view here, which has no JSON variant: 500 (regexp--crud-api #0, #1, #6)."""
     raise misp_error(500, INTERNAL_ERROR, ctx.url)
 
@@ -89,13 +91,31 @@ def _find(ctx: Ctx, message: str) -> dict[str, Any]:
     return row
 
 
-@route("/regexp/index", access="user")
+def _html_index(ctx: Ctx) -> Response:
+    """The list MISP renders for a browser: the only way to read the rules (the API answers 500)."""
+    rows = ctx.store.all("regexp")  # ordered by id, as MISP's index sorts them
+    cells = "".join(
+        f'<tr><td class="short">{row["id"]}</td><td>{html.escape(row["regexp"] or "")}</td>'
+        f'<td>{html.escape(row["replacement"] or "")}</td><td class="short">{html.escape(row["type"] or "")}</td>'
+        f'<td class="short action-links"><a href="/admin/regexp/edit/{row["id"]}" class="fa fa-edit" title="Edit">'
+        "</a></td></tr>" for row in rows)
+    table = ('<table class="table table-striped table-hover table-condensed"><tr><th>Id</th><th>Regexp</th>'
+             f'<th>Replacement</th><th>Type</th><th class="actions">Actions</th></tr>{cells}</table>')
+    return page(ctx, "Regexp", f'<div class="regexp index"><h2>Import Regexp</h2>{table}</div>')
+
+
+@route("/regexp/index", access="web_or_user")
 def index(ctx: Ctx) -> Response:
-    return _no_view(ctx)
+    return _html_index(ctx) if ctx.authkey is None else _no_view(ctx)
 
 
-@route("/admin/regexp/index")
+@route("/admin/regexp/index", access="web_or_user")
 def admin_index(ctx: Ctx) -> Response:
+    if ctx.authkey is None:
+        require_site_admin(ctx)
+        return _html_index(ctx)
+    if not ctx.is_site_admin:  # an org admin's key: 403 (transcript auth--org-admin-refusals #47)
+        raise ctx.deny()
     return _no_view(ctx)
 
 
