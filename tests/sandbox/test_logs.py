@@ -68,3 +68,26 @@ async def test_non_admin_path_and_audit_log_carry_the_request_id(sandbox_http: h
 async def test_logs_need_an_api_key(sandbox_http: httpx.AsyncClient) -> None:
     response = await sandbox_http.get("/admin/logs/index", headers={"Authorization": ""})
     assert response.status_code == 403
+
+
+async def test_created_range_filters(sandbox_http: httpx.AsyncClient) -> None:
+    await _org_lifecycle(sandbox_http)
+    today = (await sandbox_http.get("/admin/logs/index/limit:1")).json()[0]["Log"]["created"][:10]
+    assert len((await sandbox_http.post("/admin/logs/index", json={"from": today, "to": today})).json()) >= 3
+    assert (await sandbox_http.post("/admin/logs/index", json={"to": "2000-01-01"})).json() == []
+    assert (await sandbox_http.post("/admin/logs/index", json={"from": "2999-01-01"})).json() == []
+
+
+async def test_an_org_admin_sees_only_its_org_and_a_user_only_itself(sandbox_http: httpx.AsyncClient) -> None:
+    org = (await sandbox_http.post("/admin/organisations/add", json={"name": "Other"})).json()["Organisation"]
+    roles = {r["Role"]["name"]: r["Role"]["id"] for r in (await sandbox_http.get("/roles/index")).json()}
+    added = (await sandbox_http.post("/admin/users/add", json={
+        "email": "oa@other.example", "org_id": org["id"], "role_id": roles["Org Admin"]})).json()["User"]
+    key = {"Authorization": added["authkey"]}
+    await sandbox_http.post("/admin/users/add", headers=key, json={"email": "u2@other.example", "role_id": roles["User"]})
+    mine = [r["Log"] for r in (await sandbox_http.get("/admin/logs/index", headers=key)).json()]
+    assert mine and {log["org"] for log in mine} == {"Other"}
+    own = [r["Log"] for r in (await sandbox_http.get("/logs/index", headers=key)).json()]
+    assert own and {log["email"] for log in own} == {"oa@other.example"}
+    every = (await sandbox_http.get("/admin/logs/index/limit:1000")).json()
+    assert len(every) > len(mine)
