@@ -130,7 +130,8 @@ def confirm_interactively(auto_approve: bool) -> Callable[[Planned], bool]:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @engine_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (pipelines).")
-def apply(paths: tuple[Path, ...], auto_approve: bool, **kw: Any) -> None:
+@click.option("--maintenance", is_flag=True, help="Set MISP.live false while applying; restored afterwards.")
+def apply(paths: tuple[Path, ...], auto_approve: bool, maintenance: bool, **kw: Any) -> None:
     """Apply the manifests (or a saved plan file) to MISP."""
     from reconciler.engine import run
 
@@ -147,7 +148,9 @@ def apply(paths: tuple[Path, ...], auto_approve: bool, **kw: Any) -> None:
         kw["env"] = saved.env
         auto_approve = True  # a saved plan was reviewed when it was made
     desired = load_or_exit(paths, kw["env"])
-    applied: Applied = run_engine(run.apply(desired, make_options(kw), saved=saved,
+    options = make_options(kw)
+    options.maintenance = maintenance
+    applied: Applied = run_engine(run.apply(desired, options, saved=saved,
                                             confirm=confirm_interactively(auto_approve),
                                             hook=progress_hook()))
     report_apply(applied)
@@ -173,6 +176,8 @@ def report_apply(applied: Applied) -> None:
         err_console.print("Apply cancelled: nothing was changed.")
         sys.exit(EXIT_OK)
     print_outcomes(applied.result)
+    for note in applied.notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
     sys.exit(EXIT_OK if applied.result.ok else EXIT_ERROR)
 
 

@@ -6,7 +6,8 @@ import getpass
 import os
 import socket
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ class Options:
     allow_deletes: int | None = None
     insecure_http: bool = False
     allow_insecure_secret_files: bool = False
+    maintenance: bool = False  # apply with MISP.live false, restored afterwards
 
 
 @dataclass(slots=True)
@@ -206,14 +208,57 @@ async def apply(desired: Desired, options: Options, *, confirm: Callable[[Planne
             applier = Applier(client, planned.live, desired, state, name, run_id, options.parallelism, hook)
             outcome, result = "interrupted", ApplyResult()
             try:
-                result = await applier.run(planned.plan)
+                async with maintenance(client, enabled=options.maintenance):
+                    result = await applier.run(planned.plan)
                 outcome = "ok" if result.ok else "failed"
             finally:
                 state.finish_run(run_id, outcome=outcome, counts=result.counts())
             if planned.live.misp_uuid:
                 state.set_lineage(name, planned.live.misp_uuid)
             state.bump_serial(name)
-            return Applied(planned, result, run_id)
+            return Applied(planned, result, run_id, notes=await test_connections(client, result))
+
+
+@asynccontextmanager
+async def maintenance(client: MispClient, *, enabled: bool) -> AsyncIterator[None]:
+    """`apply --maintenance`: MISP.live false while applying (only site admins get in, sync stops), put back
+    as it was afterwards, also when the apply fails. MISP's own test refuses live=false without `force`."""
+    if not enabled:
+        yield
+        return
+    before = await client.get("/servers/getSetting/MISP.live")
+    was_live = bool(before.get("value", True)) if isinstance(before, dict) else True
+    await client.post("/servers/serverSettingsEdit/MISP.live", {"value": False, "force": True})
+    try:
+        yield
+    finally:
+        await client.post("/servers/serverSettingsEdit/MISP.live", {"value": was_live, "force": True})
+
+
+CONNECTION_STATUS = {1: "OK", 2: "unreachable", 3: "unexpected answer", 4: "authentication failed",
+                     5: "password change required", 6: "terms not accepted", 7: "remote user is not a sync user",
+                     8: "remote user's role cannot sync"}
+
+
+async def test_connections(client: MispClient, result: ApplyResult) -> list[str]:
+    """MISP's own connection test for every sync link this apply created or changed."""
+    from reconciler.backend.errors import MispError
+
+    notes = []
+    for outcome in result.outcomes:
+        if outcome.change.kind != "servers" or outcome.status != "ok" or outcome.change.action.value == "delete":
+            continue
+        try:
+            answer = await client.post(f"/servers/testConnection/{outcome.misp_id}", idempotent=True)
+        except MispError as exc:
+            notes.append(f"{outcome.change.address}: connection test failed: {exc}")
+            continue
+        answer = answer if isinstance(answer, dict) else {}
+        status = CONNECTION_STATUS.get(int(answer.get("status", 0) or 0), f"status {answer.get('status')}")
+        version = f", remote MISP {answer['version']}" if answer.get("version") else ""
+        mismatch = f" ({answer['mismatch']} version mismatch)" if answer.get("mismatch") else ""
+        notes.append(f"{outcome.change.address}: connection {status}{version}{mismatch}")
+    return notes
 
 
 def preflight_secrets(desired: Desired, plan: Plan, resolve: Callable[[SecretRef], str]) -> None:

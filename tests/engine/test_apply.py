@@ -404,3 +404,17 @@ def test_unreachable_misp_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     ws.write("i.yaml", "instance: {name: far, url: 'http://127.0.0.1:9', key: {env: K}}\norganisations:\n  - {name: x}\n")
     result = CliRunner().invoke(cli, ["plan", str(ws.manifests), "--state-dir", str(ws.state_dir)])
     assert result.exit_code == 3 and "cannot reach MISP" in result.output
+
+
+def test_apply_tests_each_new_sync_link_and_maintenance_mode_is_restored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_KEY", "k" * 40)
+    ws = Workspace(tmp_path)
+    ws.write("servers.yaml", SERVERS.replace("https://hub.example.org", "http://127.0.0.1:9"))
+    applied = ws.apply(maintenance=True)
+    assert applied.result is not None and applied.result.ok
+    assert applied.notes == ['servers["hub"]: connection unreachable']  # nothing listens on port 9
+    live = asyncio.run(call(ws, "GET", "/servers/getSetting/MISP.live"))
+    assert live["value"] is True  # MISP.live was false during the apply, and is back
+    logs = asyncio.run(call(ws, "GET", "/admin/logs/index/model:Server/action:serverSettingsEdit"))
+    assert len(logs) >= 2  # set off, then back on

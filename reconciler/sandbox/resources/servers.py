@@ -289,8 +289,24 @@ def status_for(version: dict[str, Any]) -> int:
     return 8 if version.get("perm_sighting") else 7
 
 
+def off_this_machine(url: str) -> bool:
+    """The twin only ever talks to other twins: in process, or on a loopback address."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
 async def run_connection_test(ctx: Ctx, row: Row) -> dict[str, Any]:
     url, key = row["url"], row["authkey"]
+    if transport_for(ctx, url) is None and off_this_machine(url):
+        return {"status": 2, "client_certificate": None}  # never sends traffic beyond this machine
     headers = {"Authorization": key, "Accept": "application/json", "Content-Type": "application/json"}
     async with httpx.AsyncClient(transport=transport_for(ctx, url), timeout=TEST_TIMEOUT) as client:
         try:
