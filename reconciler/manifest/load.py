@@ -311,7 +311,7 @@ def validate_single(collected: Collected, key: str, model: type[BaseModel], vari
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        for error in collapse_unions(exc.errors()):
+        for error in explained_missing(collapse_unions(exc.errors()), model):
             report(diags, error, path_text=key, where=single_position(collected, key, error["loc"]),
                    model=model)
         return None
@@ -363,7 +363,7 @@ def validate_item(desired: Desired, item: Item, data: dict[str, Any], defaults: 
     try:
         entry = kind.model.model_validate(data)
     except ValidationError as exc:
-        for error in collapse_unions(exc.errors()):
+        for error in explained_missing(collapse_unions(exc.errors()), kind.model):
             report(diags, error, path_text=path_text, where=item.where(*error["loc"]), model=kind.model)
         return
     if not unique_members(entry, item, path_text, diags):
@@ -489,6 +489,17 @@ def branch_word(error: Any) -> str:
     if error["type"] == "literal_error":
         return str(error.get("ctx", {}).get("expected", ""))
     return BRANCH_WORDS.get(error["type"], str(error["msg"]))
+
+
+def explained_missing(errors: list[Any], model: type[BaseModel]) -> list[Any]:
+    """`usr: x` gives "unknown field 'usr' (did you mean 'user'?)" and "user: missing"; the first says it all."""
+    typo_of: set[tuple[str, ...]] = set()
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            loc = [str(p) for p in error["loc"]]
+            close = difflib.get_close_matches(loc[-1], list(model_fields(model, loc[:-1])), n=1)
+            typo_of.update((*loc[:-1], name) for name in close)
+    return [e for e in errors if not (e["type"] == "missing" and tuple(map(str, e["loc"])) in typo_of)]
 
 
 def dedupe(errors: list[Any]) -> list[Any]:
