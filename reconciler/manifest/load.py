@@ -552,7 +552,7 @@ def report(diags: Diagnostics, error: Any, *, path_text: str, where: SourceRange
                     path=full_path, hint="write {env: NAME}, {file: path} or {gpg: path.asc}")
     elif kind in ("string_type",) and isinstance(given, int) and loc and loc[-1] in REFERENCE_FIELDS:
         diags.error("numeric-reference", f"references name an object by its natural key, not a numeric id "
-                    f"({given})", subject=where, path=full_path, hint="write the name, e.g. role: User")
+                    f"({given})", subject=where, path=full_path, hint=f"write the name, e.g. {loc[-1]}: {REFERENCE_EXAMPLES.get(loc[-1], 'User')}")
     elif kind in TYPE_WORDS:
         diags.error("wrong-type", f"expected {TYPE_WORDS[kind]}, got {shown_value(given)}", subject=where,
                     path=full_path, hint=YAML_1_2_HINT if kind == "bool_type" and str(given).lower() in YAML_1_1_BOOLS
@@ -590,6 +590,8 @@ def shown_value(given: Any) -> str:
 
 
 REFERENCE_FIELDS = frozenset({"org", "role", "user", "server", "tag", "sharing_group", "remote_org"})
+REFERENCE_EXAMPLES = {"org": "ORGNAME", "role": "User", "user": "admin@admin.test", "server": "hub",
+                      "tag": "tlp:white", "sharing_group": "Training community", "remote_org": "Hub Org"}
 PATTERN_WORDS = {  # pydantic patterns → what people call them
     UUID_PATTERN: "a UUID like 5d6e7f80-1a2b-4c3d-8e9f-a0b1c2d3e4f5",
     EMAIL_PATTERN: "an e-mail address like analyst@example.org",
