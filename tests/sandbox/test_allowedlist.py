@@ -99,3 +99,17 @@ async def test_a_logged_in_non_admin_is_refused(sandbox_app: SandboxApp, admin: 
 def test_php_regex_delimiters() -> None:
     assert valid_php_regex("/a/") and valid_php_regex("{a}i") and valid_php_regex("#a#ms")
     assert not valid_php_regex("a/") and not valid_php_regex("/") and not valid_php_regex("\\a\\")
+
+
+async def test_every_form_of_a_page_shares_one_key_spent_by_the_first_use(
+        sandbox_app: SandboxApp, admin: httpx.AsyncClient) -> None:
+    store = sandbox_app.state.store
+    with store.transaction():
+        store.insert_many("allowedlist", [{"name": f"/e{i}/"} for i in range(PAGE_SIZE)])
+    page = HTMLParser((await admin.get("/admin/allowedlists/index")).text)
+    forms = [form_fields(node.html or "") for node in page.css("form")]
+    assert len({fields["data[_Token][key]"] for _, fields in forms}) == 1
+    first, last = forms[0], forms[-1]
+    assert (await admin.post(last[0], data=last[1])).status_code == 302  # the last row's form works
+    assert (await admin.post(first[0], data=first[1])).status_code == 400  # the key is spent
+    assert len(await entries(admin)) == PAGE_SIZE - 1

@@ -79,12 +79,7 @@ def _signature(ctx: Ctx, action: str, names: Iterable[str]) -> str:
 
 def token_inputs(ctx: Ctx, action: str, names: Iterable[str]) -> tuple[str, str]:
     """The hidden inputs CakePHP puts at the start and at the end of a form: (head, tail)."""
-    session = _session(ctx) or _open_session(ctx)
-    tokens: dict[str, float] = json.loads(session["tokens"] or "{}")
-    key = secrets.token_hex(20)
-    tokens[key] = time.time() + TOKEN_LIFETIME
-    newest = dict(sorted(tokens.items(), key=lambda item: item[1])[-MAX_TOKENS:])
-    ctx.store.conn.execute(_update_tokens(session["id"], newest))
+    key = _request_key(ctx)
     head = ('<div style="display:none;"><input type="hidden" name="_method" value="POST"/>'
             f'<input type="hidden" name="{TOKEN_KEY}" value="{key}" id="Token{key[:10]}"/></div>')
     tail = ('<div style="display:none;">'
@@ -92,6 +87,22 @@ def token_inputs(ctx: Ctx, action: str, names: Iterable[str]) -> tuple[str, str]
             f'id="TokenFields{key[:10]}"/>'
             f'<input type="hidden" name="{TOKEN_UNLOCKED}" value="" id="TokenUnlocked{key[:10]}"/></div>')
     return head, tail
+
+
+def _request_key(ctx: Ctx) -> str:
+    """One key per page request, shared by every form of the page (an index has a delete form per row),
+    as CakePHP issues it; using it on any of those forms spends it for all of them."""
+    key: str | None = getattr(ctx.request.state, "csrf_key", None)
+    if key is not None:
+        return key
+    session = _session(ctx) or _open_session(ctx)
+    tokens: dict[str, float] = json.loads(session["tokens"] or "{}")
+    key = secrets.token_hex(20)
+    tokens[key] = time.time() + TOKEN_LIFETIME
+    newest = dict(sorted(tokens.items(), key=lambda item: item[1])[-MAX_TOKENS:])
+    ctx.store.conn.execute(_update_tokens(session["id"], newest))
+    ctx.request.state.csrf_key = key
+    return key
 
 
 def _update_tokens(sid: str, tokens: dict[str, float]) -> Any:
