@@ -94,7 +94,10 @@ def show_plan(planned: Planned, fmt: str) -> None:
               show_default=True)
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=None, help="Save the plan to apply later.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error, 3 unreachable.")
-def plan(paths: tuple[Path, ...], fmt: str, out: Path | None, detailed_exitcode: bool, **kw: Any) -> None:
+@click.option("--sign", "sign_key", default=None, help="With -o: sign the saved plan with this GnuPG key (FILE.asc).")
+@click.option("--gpg-home", type=click.Path(path_type=Path), default=None, help="GnuPG home holding the signing key.")
+def plan(paths: tuple[Path, ...], fmt: str, out: Path | None, detailed_exitcode: bool, sign_key: str | None,
+         gpg_home: Path | None, **kw: Any) -> None:
     """Show what apply would change, field by field. Reads MISP, writes nothing."""
     from reconciler.engine import run
 
@@ -106,11 +109,44 @@ def plan(paths: tuple[Path, ...], fmt: str, out: Path | None, detailed_exitcode:
     if out is not None:
         from reconciler.plans.planfile import write_plan
 
-        write_plan(out, planned.plan, paths=[str(p) for p in paths], env=kw["env"])
+        data = write_plan(out, planned.plan, paths=[str(p) for p in paths], env=kw["env"])
         err_console.print(f"Saved the plan to {out}. Apply it with: misp-reconcile apply {out}")
+        if sign_key is not None:
+            sign_saved_plan(out, data, sign_key, gpg_home)
     if detailed_exitcode and not planned.plan.is_empty():
         sys.exit(EXIT_CHANGES)
     sys.exit(EXIT_OK)
+
+
+def sign_saved_plan(out: Path, data: bytes, key: str, gpg_home: Path | None) -> None:
+    from reconciler.signing import SigningError, sign_plan
+
+    try:
+        signature = sign_plan(data, key, gpg_home)
+    except SigningError as exc:
+        err_console.print(f"[red]error:[/] cannot sign the plan: {exc}")
+        sys.exit(EXIT_ERROR)
+    out.with_name(out.name + ".asc").write_text(signature)
+    err_console.print(f"Signed it: {out.name}.asc")
+
+
+def verify_saved_plan(plan_path: Path, desired: Desired) -> dict[str, object] | None:
+    """With policy.require_signatures, a saved plan applies only with a valid approver's signature."""
+    required = desired.policy.require_signatures
+    if required is None:
+        return None
+    from reconciler.signing import SigningError, verify_plan
+
+    signature = plan_path.with_name(plan_path.name + ".asc")
+    try:
+        result = verify_plan(plan_path.read_bytes(), signature.read_text(), desired.base_dir / required.keyring)
+    except (OSError, SigningError) as exc:
+        err_console.print(f"[red]error:[/] the saved plan's signature cannot be checked ({signature}): {exc}")
+        sys.exit(EXIT_ERROR)
+    if not result.valid:
+        err_console.print(f"[red]error:[/] the saved plan is not signed by an approver: {result.describe()}")
+        sys.exit(EXIT_ERROR)
+    return result.as_json()
 
 
 def confirm_interactively(auto_approve: bool) -> Callable[[Planned], bool]:
@@ -144,13 +180,15 @@ def apply(paths: tuple[Path, ...], auto_approve: bool, maintenance: bool, **kw: 
         except PlanFileError as exc:
             err_console.print(f"[red]error:[/] {exc}")
             sys.exit(EXIT_ERROR)
+        plan_file = paths[0]
         paths = tuple(Path(p) for p in saved.paths)
         kw["env"] = saved.env
         auto_approve = True  # a saved plan was reviewed when it was made
     desired = load_or_exit(paths, kw["env"])
     options = make_options(kw)
     options.maintenance = maintenance
-    applied: Applied = run_engine(run.apply(desired, options, saved=saved,
+    plan_signature = verify_saved_plan(plan_file, desired) if saved is not None else None
+    applied: Applied = run_engine(run.apply(desired, options, saved=saved, plan_signature=plan_signature,
                                             confirm=confirm_interactively(auto_approve),
                                             hook=progress_hook()))
     report_apply(applied)

@@ -183,7 +183,8 @@ async def plan(desired: Desired, options: Options) -> Planned:
 
 
 async def apply(desired: Desired, options: Options, *, confirm: Callable[[Planned], bool],
-                saved: SavedPlan | None = None, hook: Hook | None = None) -> Applied:
+                saved: SavedPlan | None = None, hook: Hook | None = None,
+                plan_signature: dict[str, object] | None = None) -> Applied:
     """Plan (or check a saved plan), confirm, then apply under the state lock."""
     state = open_state(desired, options)
     name = instance_name(desired)
@@ -202,6 +203,9 @@ async def apply(desired: Desired, options: Options, *, confirm: Callable[[Planne
             run_id = state.start_run(name, command="apply", who=getpass.getuser(), host=socket.gethostname(),
                                      git_commit=git_commit(desired.files), manifest_hash=desired.manifest_hash,
                                      plan_hash=planned.plan.changes_hash())
+            if plan_signature is not None:
+                state.audit_append(name, run_id, {"kind": "plan-signature", "key": planned.plan.changes_hash(),
+                                                  "action": "verify", **plan_signature})
             if "approvals" in planned.live.extra:
                 state.audit_append(name, run_id, {"kind": "signatures", "key": desired.manifest_hash,
                                                   "action": "verify", **planned.live.extra["approvals"]})

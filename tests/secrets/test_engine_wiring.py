@@ -62,3 +62,37 @@ def test_signatures_required_refuse_unsigned_manifests_and_accept_approved_ones(
     ws.write("orgs.yaml", "organisations:\n  - {name: Signed Org}\n  - {name: Sneaked In}\n")
     with pytest.raises(Refusal, match="not approved"):
         asyncio.run(run.plan(ws.load(), ws.options()))
+
+
+def test_a_saved_plan_applies_only_with_an_approvers_signature(tmp_path: Path, keys: Keys) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli.main import cli
+
+    ws = Workspace(tmp_path)
+    ws.write("orgs.yaml", "organisations:\n  - {name: Planned Org}\n")
+    ws.write("approvers.asc", keys.alice.public)
+    ws.write("policy.yaml", "policy:\n  require_signatures: {keyring: approvers.asc, min: 1}\n")
+    desired = ws.load()
+    signature = sign_detached(manifest_payload(desired.manifest_hash), keys.alice.fingerprint, keys.alice.home)
+    (ws.manifests / ".signatures").mkdir()
+    (ws.manifests / ".signatures" / "alice.asc").write_text(signature)
+    runner = CliRunner()
+    saved = tmp_path / "plan.json"
+    state = ["--state-dir", str(ws.state_dir)]
+    # Signed by someone outside the approvers' keyring: refused, nothing applied.
+    made = runner.invoke(cli, ["plan", str(ws.manifests), *state, "-o", str(saved), "--sign", keys.bob.fingerprint,
+                               "--gpg-home", str(keys.bob.home)])
+    assert made.exit_code == 0, made.output
+    refused = runner.invoke(cli, ["apply", str(saved), *state])
+    assert refused.exit_code == 1 and "not signed by an approver" in refused.output
+    # Signed by an approver: applies, and the audit log names the signer.
+    made = runner.invoke(cli, ["plan", str(ws.manifests), *state, "-o", str(saved), "--sign", keys.alice.fingerprint,
+                               "--gpg-home", str(keys.alice.home)])
+    assert made.exit_code == 0, made.output
+    applied = runner.invoke(cli, ["apply", str(saved), *state])
+    assert applied.exit_code == 0, applied.output
+    from reconciler.engine import run
+
+    records = [r.record for r in run.open_state(ws.load(), ws.options()).audit("sandbox")]
+    assert any(r.get("kind") == "plan-signature" and r.get("fingerprint") == keys.alice.fingerprint for r in records)
