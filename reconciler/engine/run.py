@@ -162,7 +162,10 @@ def unmanaged_notes(desired: Desired, kinds: list[Kind]) -> list[str]:
 
     notes = []
     for name, entries in desired.entries.items():
-        if entries and kind_named(name).adapter is None:
+        if entries and name == "schedules":
+            notes.append(f"schedules: {len(entries)} declared; MISP runs them from cron on its host: install them "
+                         "with `misp-reconcile schedules render --format crontab|systemd`")
+        elif entries and kind_named(name).adapter is None:
             notes.append(f"{name}: {len(entries)} declared entr{'y' if len(entries) == 1 else 'ies'} validated but "
                          "not planned: this version has no MISP adapter for this kind yet")
     return notes
