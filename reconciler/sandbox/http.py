@@ -209,7 +209,10 @@ LOG_VERBS = {"add": "added", "edit": "updated", "delete": "deleted"}
 def log_description(model: str, model_id: Any, action: str, title: str, user: Mapping[str, Any]) -> str:
     """MISP's Log.description (transcript logs--org-lifecycle: 'Organisation "Ref Org" (141) added by User
     "admin@admin.test" (1).'; a title without a display field, 'AdminSetting (10)', is not quoted; a title
-    'User (83): email' quotes the part after the colon). The request id goes to audit_logs, not here."""
+    'User (83): email' quotes the part after the colon). The request id goes to audit_logs, not here.
+    Other actions (login, …) are written by MISP's extralog without a description."""
+    if action not in LOG_VERBS:
+        return ""
     prefix = f"{model} ({model_id})"
     name = title.split(": ", 1)[1] if title.startswith(prefix + ": ") else title
     subject = prefix if name in ("", prefix) else f'{model} "{name}" ({model_id})'

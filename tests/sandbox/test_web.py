@@ -92,3 +92,12 @@ async def test_an_api_key_does_not_open_web_pages(sandbox_http: httpx.AsyncClien
     for path in ("/admin/allowedlists/index", "/admin/allowedlists/index.json", "/allowedlists/admin_index"):
         response = await sandbox_http.get(path)
         assert response.status_code == 302 and response.headers["location"] == f"{BASE}/users/login", path
+
+
+async def test_login_is_logged_without_the_password(sandbox_app: SandboxApp, browser: httpx.AsyncClient) -> None:
+    await login(browser)
+    store = sandbox_app.state.store
+    with store.transaction():
+        [row] = store.find("logs", action="login")
+    assert (row["title"], row["email"], row["description"]) == ("User (1): admin@admin.test", "admin@admin.test", "")
+    assert "admin" not in (row["change"] or "")
