@@ -16,7 +16,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*/*.yaml")) + sorted((ROOT / "exampl
 
 
 def test_schema_file_is_current() -> None:
-    assert SCHEMA_PATH.read_text() == render(), "run: python -m reconciler.manifest.jsonschema"
+    assert SCHEMA_PATH.read_text() == render(), "run: python -m reconciler.schema_gen"
 
 
 @pytest.mark.parametrize("path", [p for p in EXAMPLES if "ci" not in p.parts and p.name != "pre-commit-hooks.yaml"],
