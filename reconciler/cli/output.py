@@ -17,10 +17,9 @@ err_console = Console(stderr=True, highlight=False)
 
 def print_diagnostics(diags: Diagnostics) -> None:
     for diag in diags.sorted():
+        # file:line:col first, as compilers and editors expect; a warning says so after the place.
         colour = "red" if diag.severity is Severity.ERROR else "yellow"
-        label = "error" if diag.severity is Severity.ERROR else "warning"
-        text = REDACTOR.scrub(diag.render())
-        err_console.print(f"[{colour}]{label}:[/] {escape(text)}", soft_wrap=True)
+        err_console.print(f"[{colour}]{escape(REDACTOR.scrub(diag.render()))}[/]", soft_wrap=True)
 
 
 class ProgressHook:

@@ -190,14 +190,15 @@ def check_references(desired: Desired, live: Live, kinds: Sequence[Kind], diags:
     """A reference must name an object declared in the manifests or existing in MISP."""
     for kind in kinds:
         for key, located in desired.entries.get(kind.name, {}).items():
-            for path, ref_kind_name, ref_key in references(kind, located.entry):
+            for path, ref_kind_name, ref_key, where_path in located_references(kind, located.entry):
                 ref_kind = next((k for k in kinds if k.name == ref_kind_name), None)
                 if ref_kind is None or ref_kind.adapter is None:
                     continue
                 normal = ref_kind.normalise_key(ref_key)
                 if normal in desired.entries.get(ref_kind_name, {}) or normal in live.live(ref_kind_name):
                     continue
-                where = located.field_where.get(path.replace("[]", "")) or located.where
+                where = located.field_where.get(where_path) or located.field_where.get(path.split("[]")[0]) \
+                    or located.where
                 diags.error("unresolved-reference",
                             f"{ref_kind_name} {ref_key!r} is neither declared in the manifests nor present "
                             "in MISP",
@@ -216,6 +217,22 @@ def references(kind: Kind, entry: Entry) -> Iterator[tuple[str, str, str]]:
         for value in values_at(entry, path.split("[].")):
             written = [value] if isinstance(value, str) else value if isinstance(value, list) else []
             yield from ((path, ref_kind, v) for v in written if isinstance(v, str) and v not in kind.builtin_refs)
+
+
+def located_references(kind: Kind, entry: Entry) -> Iterator[tuple[str, str, str, str]]:
+    """Like references(), plus the position path the loader records (`organisations.1.org`)."""
+    for path, ref_kind in kind.refs.items():
+        head, _, rest = path.partition("[].")
+        if not rest:
+            written = getattr(entry, head, None)
+            for value in [written] if isinstance(written, str) else written if isinstance(written, list) else []:
+                if isinstance(value, str) and value not in kind.builtin_refs:
+                    yield path, ref_kind, value, path
+            continue
+        for index, item in enumerate(getattr(entry, head, None) or []):
+            member = getattr(item, rest, None) if not isinstance(item, dict) else item.get(rest)
+            if isinstance(member, str) and member not in kind.builtin_refs:
+                yield path, ref_kind, member, f"{head}.{index}.{rest}"
 
 
 def values_at(obj: Any, parts: list[str]) -> Iterator[Any]:

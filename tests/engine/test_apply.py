@@ -418,3 +418,11 @@ def test_apply_tests_each_new_sync_link_and_maintenance_mode_is_restored(
     assert live["value"] is True  # MISP.live was false during the apply, and is back
     logs = asyncio.run(call(ws, "GET", "/admin/logs/index/model:Server/action:serverSettingsEdit"))
     assert len(logs) >= 2  # set off, then back on
+
+
+def test_an_unresolved_member_reference_points_at_the_member(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    ws.write("sg.yaml", "sharing_groups:\n  - name: S\n    organisations:\n      - {org: ORGNAME}\n"
+                        "      - {org: Nowhere}\n")
+    [diag] = [d for d in ws.plan().diagnostics if d.code == "unresolved-reference"]
+    assert diag.subject is not None and (diag.subject.line, diag.subject.column) == (5, 15)
