@@ -103,3 +103,14 @@ async def test_servers_are_site_admin_only(sandbox_http: httpx.AsyncClient) -> N
     headers = {"Authorization": key}
     assert (await sandbox_http.get("/servers/index", headers=headers)).status_code == 403
     assert (await sandbox_http.post("/servers/add", json=SERVER, headers=headers)).status_code == 403
+
+
+async def test_change_priority_swaps_then_renumbers(sandbox_http: httpx.AsyncClient) -> None:
+    ids = [(await add(sandbox_http, name=f"s{i}")).json()["Server"]["id"] for i in range(3)]
+    answer = await sandbox_http.post(f"/servers/changePriority/{ids[2]}/up")
+    assert answer.json()["message"] == "Priority changed."
+    order = sorted((await sandbox_http.get("/servers/index")).json(), key=lambda e: int(e["Server"]["priority"]))
+    assert [e["Server"]["id"] for e in order] == [ids[0], ids[2], ids[1]]
+    assert [e["Server"]["priority"] for e in order] == ["1", "2", "3"]
+    assert (await sandbox_http.post(f"/servers/changePriority/{ids[0]}/sideways")).status_code == 403
+    assert (await sandbox_http.post("/servers/changePriority/999/up")).status_code == 404

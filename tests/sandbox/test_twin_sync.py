@@ -110,3 +110,19 @@ async def test_post_test_echoes_body_and_headers(sandbox_http: httpx.AsyncClient
     answer = (await sandbox_http.post("/servers/postTest", json={"testString": "abc"})).json()
     assert answer == {"body": {"testString": "abc"}, "headers": {
         "Content-type": "application/json", "Accept": "application/json", "Authorization": "OK"}}
+
+
+async def test_get_remote_user_asks_the_remote_who_the_key_is() -> None:
+    local, remote = create_app(), create_app()
+    link_remote(local, "https://remote.example", remote)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=remote), base_url="https://remote.example",
+                                 headers=ADMIN_HEADERS) as remote_http:
+        key = await remote_user_key(remote_http, "5")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=local), base_url="http://local",
+                                 headers=ADMIN_HEADERS) as local_http:
+        server_id = await add_link(local_http, "https://remote.example", key)
+        answer = (await local_http.get(f"/servers/getRemoteUser/{server_id}")).json()
+        wrong_id = await add_link(local_http, "https://remote.example", "c" * 40)
+        refused = (await local_http.get(f"/servers/getRemoteUser/{wrong_id}")).json()
+    assert answer == {"User": "sync5@remote.test", "Role name": "Sync user", "Sync flag": "Yes"}
+    assert refused == {"error": 403}

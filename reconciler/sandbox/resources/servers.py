@@ -73,7 +73,8 @@ def index_entry(ctx: Ctx, row: Row) -> dict[str, Any]:
     return {"Server": {**server_json(row, with_key=False), "cache_timestamp": False},
             "Organisation": org_summary(ctx.store.get("organisations", row["org_id"])),
             "RemoteOrg": remote or {"id": None, "name": None, "uuid": None, "nationality": None, "sector": None,
-                                    "type": None}, "User": []}
+                                    "type": None},
+            "User": [{"id": str(u["id"]), "email": u["email"]} for u in ctx.store.find("users", server_id=row["id"])]}
 
 
 @route("/servers/index")
@@ -349,3 +350,47 @@ def echo_post(ctx: Ctx) -> Response:
     return misp_json({"body": ctx.json(), "headers": {
         "Content-type": headers.get("content-type", ""), "Accept": headers.get("accept", ""),
         "Authorization": "OK" if headers.get("authorization") else 0}})
+
+
+@route("/servers/getRemoteUser", transactional=False)
+async def get_remote_user(ctx: Ctx) -> Response:
+    """Who the link's key is on the remote: the remote's `/users/view/me`, summarised as MISP does."""
+    with ctx.store.transaction():
+        row = server_or_404(ctx)
+    headers = {"Authorization": row["authkey"], "Accept": "application/json"}
+    try:
+        async with httpx.AsyncClient(transport=transport_for(ctx, row["url"]), timeout=TEST_TIMEOUT) as client:
+            answer = await client.get(f"{row['url']}/users/view/me", headers=headers)
+    except httpx.HTTPError as exc:
+        return misp_json({"error": type(exc).__name__})
+    if answer.status_code != 200:
+        return misp_json({"error": answer.status_code})
+    try:
+        me = answer.json()
+        body: dict[str, Any] = {"User": me["User"]["email"], "Role name": me["Role"]["name"],
+                                "Sync flag": "Yes" if me["Role"].get("perm_sync") else "No"}
+    except (ValueError, KeyError, TypeError):
+        return misp_json({"error": "Invalid response"})
+    if expiration := answer.headers.get("x-auth-key-expiration"):
+        body["Auth key expiration"] = expiration
+    return misp_json(body)
+
+
+@route("/servers/changePriority", methods=("GET", "POST"))
+def change_priority(ctx: Ctx) -> Response:
+    """Swap with the neighbour up or down, then renumber every link 1..n (reference 1.2)."""
+    row = server_or_404(ctx)
+    direction = ctx.args[1] if len(ctx.args) > 1 else ""
+    if direction not in ("up", "down"):
+        raise misp_error(403, "Invalid direction.", ctx.url)
+    ordered = sorted(ctx.store.all("servers"), key=lambda r: (r["priority"], r["id"]))
+    at = next(i for i, r in enumerate(ordered) if r["id"] == row["id"])
+    other = at - 1 if direction == "up" else at + 1
+    if 0 <= other < len(ordered):
+        ordered[at], ordered[other] = ordered[other], ordered[at]
+    for number, server in enumerate(ordered, start=1):
+        if server["priority"] != number:
+            ctx.store.update("servers", server["id"], {"priority": number})
+    ctx.log("Server", row["id"], "edit", f"Server ({row['id']}): {row['url']}", f"priority moved {direction}")
+    return misp_json({"saved": True, "success": True, "name": "Priority changed.", "message": "Priority changed.",
+                      "url": f"/servers/changePriority/{row['id']}/{direction}"})
