@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "reconciler.cli.state",
     "reconciler.cli.lifecycle",
     "reconciler.cli.sign",
+    "reconciler.cli.ops",
 )
 
 

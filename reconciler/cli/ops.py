@@ -1,0 +1,141 @@
+"""Operations commands: `schedules render|status`, `settings host-script`, `doctor`, `logs`.
+
+They load the manifests only to know the instance (and its schedules); none of them writes to MISP.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from reconciler.cli.exits import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from reconciler.cli.output import console, err_console
+from reconciler.cli.plan import load_or_exit, run_engine
+from reconciler.engine.run import Options, client_for, instance_name
+
+if TYPE_CHECKING:
+    from reconciler.backend.client import MispClient
+    from reconciler.kinds.schedules import Schedule
+    from reconciler.manifest.desired import Desired
+
+T = TypeVar("T")
+PATHS = click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+
+
+def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Where the instance and our state are: the subset of plan's options a read-only command needs."""
+    for option in reversed([
+        click.option("--env", "env", default=None, help="Merge overlays/ENV/ on top of the manifests."),
+        click.option("--state-dir", type=click.Path(path_type=Path), default=Path("state"), show_default=True,
+                     help="Where local state lives (SQLite)."),
+        click.option("--insecure-http", is_flag=True, help="Allow http:// to a non-loopback MISP."),
+        click.option("--allow-insecure-secret-files", is_flag=True,
+                     help="Accept secret files readable by group or others."),
+    ]):
+        func = option(func)
+    return func
+
+
+def options_from(kw: dict[str, Any]) -> Options:
+    return Options(state_dir=kw["state_dir"], insecure_http=kw["insecure_http"],
+                   allow_insecure_secret_files=kw["allow_insecure_secret_files"])
+
+
+def with_client(desired: Desired, options: Options, work: Callable[[MispClient], Awaitable[T]]) -> T:
+    """Run `work` with a client for the manifests' instance; MISP errors become messages and exit codes."""
+    async def run() -> T:
+        async with client_for(desired, options) as client:
+            return await work(client)
+
+    result: T = run_engine(run())
+    return result
+
+
+# -- schedules ----------------------------------------------------------------------------------------------
+
+@click.group()
+def schedules() -> None:
+    """Periodic MISP jobs (cron on the MISP host): render them, or check a render is current."""
+
+
+def declared_schedules(desired: Desired) -> list[Schedule]:
+    from reconciler.kinds.schedules import Schedule
+
+    found = [located.entry for located in desired.entries.get("schedules", {}).values()]
+    return [entry for entry in found if isinstance(entry, Schedule)]
+
+
+def rendered_for(desired: Desired, options: Options, render_options: Any) -> Any:
+    from reconciler.ops import schedules as ops
+
+    declared = declared_schedules(desired)
+    needs_misp = any(s.user is not None and not s.user.isdigit() for s in declared)
+    try:
+        if needs_misp:
+            paired = with_client(desired, options, lambda client: ops.user_ids(client, declared))
+        else:
+            paired = run_engine(ops.user_ids(None, declared))
+        return ops.render(paired, render_options)
+    except ops.ScheduleError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_ERROR)
+
+
+@schedules.command("render")
+@PATHS
+@target_options
+@click.option("--format", "fmt", type=click.Choice(["crontab", "systemd"]), default="crontab", show_default=True)
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Write the file(s) into this directory instead of printing them.")
+@click.option("--user", "os_user", default="www-data", show_default=True, help="The MISP web server's OS user.")
+@click.option("--misp-dir", default="/var/www/MISP", show_default=True, help="MISP's install directory.")
+def schedules_render(paths: tuple[Path, ...], fmt: str, out_dir: Path | None, os_user: str, misp_dir: str,
+                     **kw: Any) -> None:
+    """Write the manifests' schedules as /etc/cron.d lines or systemd service + timer units."""
+    from reconciler.ops import schedules as ops
+
+    desired = load_or_exit(paths, kw["env"])
+    options = options_from(kw)
+    render_options = ops.RenderOptions(fmt=fmt, os_user=os_user, misp_dir=misp_dir)
+    rendered = rendered_for(desired, options, render_options)
+    if out_dir is None:
+        click.echo(rendered.text(), nl=False)
+    else:
+        for path in ops.write(rendered, out_dir):
+            err_console.print(f"wrote {path}")
+    ops.save_record(options.state_dir, instance_name(desired), rendered, render_options,
+                    declared_schedules(desired))
+
+
+@schedules.command("status")
+@PATHS
+@target_options
+def schedules_status(paths: tuple[Path, ...], **kw: Any) -> None:
+    """Whether the manifests' schedules changed since the last `schedules render` (exit 2 when they did)."""
+    from reconciler.ops import schedules as ops
+
+    desired = load_or_exit(paths, kw["env"])
+    options = options_from(kw)
+    record = ops.load_record(options.state_dir, instance_name(desired))
+    if record is None:
+        console.print("schedules were never rendered for this instance: run `misp-reconcile schedules render`")
+        sys.exit(EXIT_CHANGES)
+    render_options = ops.RenderOptions(fmt=str(record["format"]), os_user=str(record["os_user"]),
+                                       misp_dir=str(record["misp_dir"]))
+    rendered = rendered_for(desired, options, render_options)
+    if rendered.digest == record["digest"]:
+        console.print(f"schedules: up to date with the {record['format']} render of {record['rendered_at']}")
+        sys.exit(EXIT_OK)
+    details = ops.changes_since(record, declared_schedules(desired))
+    console.print(f"schedules: changed since the {record['format']} render of {record['rendered_at']}; "
+                  f"render again and install the result on the MISP host", soft_wrap=True)
+    for line in details:
+        console.print(f"  {line}", highlight=False)
+    sys.exit(EXIT_CHANGES)
+
+
+commands: list[click.Command] = [schedules]
