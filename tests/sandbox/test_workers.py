@@ -36,11 +36,11 @@ async def test_schedules_add_replace_list_delete_and_log(sandbox_app: SandboxApp
                                                                 "every": "1h"})
     assert added.json() == {"Schedule": {"name": "pull-all", "command": "Server pullAll", "every": "1h"}}
     await sandbox_http.post("/sandbox/schedules", json={"name": "cache-feeds", "command": "Server cacheFeed",
-                                                        "at": "03:30"})
+                                                        "at": "03:30", "user": "admin@admin.test"})
     await sandbox_http.post("/sandbox/schedules", json={"name": "pull-all", "command": "Server pullAll",
                                                         "at": "04:00"})  # replaces by name
     assert (await sandbox_http.get("/sandbox/schedules")).json() == [
-        {"name": "cache-feeds", "command": "Server cacheFeed", "at": "03:30"},
+        {"name": "cache-feeds", "command": "Server cacheFeed", "at": "03:30", "user": "admin@admin.test"},
         {"name": "pull-all", "command": "Server pullAll", "at": "04:00"}]
     assert (await sandbox_http.delete("/sandbox/schedules/pull-all")).json()["message"] == "Schedule deleted"
     assert [s["name"] for s in (await sandbox_http.get("/sandbox/schedules")).json()] == ["cache-feeds"]

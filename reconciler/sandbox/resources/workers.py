@@ -5,8 +5,9 @@ twins: the task and job indexes answer 404 "Background jobs are not enabled", ge
 
 NOT MISP: `/sandbox/schedules` (GET lists, POST adds or replaces by name, DELETE `/sandbox/schedules/{name}`,
 site admins only) records what an instance would run on a schedule, so the engine's `schedules` kind has
-something to reconcile against. Each schedule is `{"name", "command", "every"}` or `{"name", "command", "at"}`:
-`every` a period such as "1h"/"30m"/"1d", `at` a daily "HH:MM" time. Real MISP keeps schedules in cron.
+something to reconcile against. Each schedule is `{"name", "command", "every"}` or `{"name", "command", "at"}`,
+optionally with `"user"`: `every` a period such as "1h"/"30m"/"1d", `at` a daily "HH:MM" time. Real MISP keeps
+schedules in cron.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ def schedules(ctx: Ctx) -> Response:
     if errors := schedule_errors(data):
         raise validation_error("Could not save Schedule", ctx.url, errors)
     when = {"every": data["every"]} if data.get("every") is not None else {"at": data["at"]}
+    if data.get("user") is not None:  # the MISP user the job runs as (the schedules kind's optional `user`)
+        when["user"] = str(data["user"])
     key = SCHEDULE_PREFIX + data["name"]
     action = "edit" if ctx.store.count("sandbox_settings", name=key) else "add"
     ctx.store.delete("sandbox_settings", name=key)
