@@ -138,4 +138,43 @@ def schedules_status(paths: tuple[Path, ...], **kw: Any) -> None:
     sys.exit(EXIT_CHANGES)
 
 
-commands: list[click.Command] = [schedules]
+# -- settings host-script ---------------------------------------------------------------------------------
+
+@click.group()
+def settings() -> None:
+    """MISP settings beyond the manifests' `settings:`."""
+
+
+@settings.command("host-script")
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
+              help="A host-only setting and its value (repeat). A secret one is written without =VALUE.")
+@click.option("--user", "os_user", default="www-data", show_default=True, help="The MISP web server's OS user.")
+@click.option("--misp-dir", default="/var/www/MISP", show_default=True, help="MISP's install directory.")
+def host_script(assignments: tuple[str, ...], os_user: str, misp_dir: str) -> None:
+    """Print one shell script setting MISP's host-only (cli_only) settings with `cake Admin setSetting`."""
+    from reconciler.ops import host_settings
+
+    checked, problems = [], []
+    for assignment in assignments:
+        try:
+            checked.append(host_settings.check(assignment))
+        except host_settings.HostSettingError as exc:
+            problems.append(str(exc))
+    for problem in problems:
+        err_console.print(f"[red]error:[/] {problem}", soft_wrap=True)
+    if problems:
+        sys.exit(EXIT_ERROR)
+    if not checked:
+        names = sorted(n for n, s in catalogue_items() if s.get("cli_only"))
+        err_console.print("nothing to set: pass --set NAME=VALUE for any of " + ", ".join(names), soft_wrap=True)
+        sys.exit(EXIT_ERROR)
+    click.echo(host_settings.script(checked, os_user=os_user, misp_dir=misp_dir), nl=False)
+
+
+def catalogue_items() -> list[tuple[str, dict[str, Any]]]:
+    from reconciler.kinds.settings import catalogue
+
+    return list(catalogue().items())
+
+
+commands: list[click.Command] = [schedules, settings]
