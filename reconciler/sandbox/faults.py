@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NoReturn
@@ -71,6 +72,9 @@ class Decision:
 class Faults:
     rules: list[FaultRule] = field(default_factory=list)
     seed: int | None = None
+    # What was injected so far ("delayed", "failed", "dropped"): lets a test or a benchmark say how many of
+    # its requests a fault actually hit, instead of trusting the rates.
+    injected: Counter[str] = field(default_factory=Counter)
     _random: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -90,7 +94,16 @@ class Faults:
                     decision.drop_before = True
             if rule.fail_rate and decision.status is None and self._random.random() < rule.fail_rate:
                 decision.status = self._random.choice(rule.statuses)
+        self.count(decision)
         return decision
+
+    def count(self, decision: Decision) -> None:
+        if decision.delay > 0:
+            self.injected["delayed"] += 1
+        if decision.drop_before or decision.drop_after:
+            self.injected["dropped"] += 1
+        elif decision.status is not None:
+            self.injected["failed"] += 1
 
     async def sleep(self, decision: Decision) -> None:
         if decision.delay > 0:

@@ -38,6 +38,7 @@ async def test_drop_after_loses_the_answer_but_the_write_happened(
     with pytest.raises(httpx.TransportError):
         await sandbox_http.post("/admin/organisations/add", json=NEW_ORG)
     assert org_count(sandbox_app) == before + 1
+    assert sandbox_app.state.faults.injected["dropped"] == 1
 
 
 async def test_dropped_connection_over_uvicorn_is_a_transport_error(serve_sandbox: Serve) -> None:
@@ -77,6 +78,7 @@ async def test_fail_rate_is_a_share_of_requests(sandbox_app: SandboxApp, sandbox
     failed = [s for s in statuses if s != 200]
     assert 60 < len(failed) < 140
     assert set(failed) == {503, 429}
+    assert sandbox_app.state.faults.injected == {"failed": len(failed)}
 
 
 def test_latency_parsing() -> None:
