@@ -126,3 +126,10 @@ async def test_get_remote_user_asks_the_remote_who_the_key_is() -> None:
         refused = (await local_http.get(f"/servers/getRemoteUser/{wrong_id}")).json()
     assert answer == {"User": "sync5@remote.test", "Role name": "Sync user", "Sync flag": "Yes"}
     assert refused == {"error": 403}
+
+
+async def test_links_beyond_this_machine_are_never_contacted(sandbox_http: httpx.AsyncClient) -> None:
+    """A sandbox must not reach a real MISP: anything but loopback or a linked twin is 'unreachable' at once."""
+    server_id = await add_link(sandbox_http, "https://misp.partner.example", "d" * 40)
+    assert (await sandbox_http.post(f"/servers/testConnection/{server_id}")).json()["status"] == 2
+    assert (await sandbox_http.get(f"/servers/getRemoteUser/{server_id}")).json() == {"error": "ConnectError"}

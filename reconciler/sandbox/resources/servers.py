@@ -8,9 +8,11 @@ over HTTP with the link's url and key. In-process sandboxes reach each other wit
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 from starlette.responses import Response
@@ -291,10 +293,8 @@ def status_for(version: dict[str, Any]) -> int:
 
 
 def off_this_machine(url: str) -> bool:
-    """The twin only ever talks to other twins: in process, or on a loopback address."""
-    import ipaddress
-    from urllib.parse import urlsplit
-
+    """The twin only ever talks to other twins: in process, or on a loopback address. A link to anywhere else
+    is reported unreachable without sending anything (a sandbox must never reach a real MISP)."""
     host = urlsplit(url).hostname or ""
     if host == "localhost":
         return False
@@ -357,6 +357,8 @@ async def get_remote_user(ctx: Ctx) -> Response:
     """Who the link's key is on the remote: the remote's `/users/view/me`, summarised as MISP does."""
     with ctx.store.transaction():
         row = server_or_404(ctx)
+    if transport_for(ctx, row["url"]) is None and off_this_machine(row["url"]):
+        return misp_json({"error": "ConnectError"})  # never sends traffic beyond this machine
     headers = {"Authorization": row["authkey"], "Accept": "application/json"}
     try:
         async with httpx.AsyncClient(transport=transport_for(ctx, row["url"]), timeout=TEST_TIMEOUT) as client:
