@@ -177,4 +177,57 @@ def catalogue_items() -> list[tuple[str, dict[str, Any]]]:
     return list(catalogue().items())
 
 
-commands: list[click.Command] = [schedules, settings]
+# -- doctor -----------------------------------------------------------------------------------------------
+
+@click.command()
+@PATHS
+@target_options
+@click.option("--dump", "dump_file", type=click.Path(path_type=Path), default=None,
+              help="Also write a sanitised settings dump (no secret in it) to FILE, to share when asking for help.")
+def doctor(paths: tuple[Path, ...], dump_file: Path | None, **kw: Any) -> None:
+    """Read-only diagnostics of the instance: version, flagged settings, files, PHP, database, workers.
+    Exits 1 when a critical finding exists."""
+    from reconciler.ops import doctor as ops
+
+    desired = load_or_exit(paths, kw["env"])
+    requires = desired.instance.requires if desired.instance is not None else None
+    report: ops.Report = with_client(desired, options_from(kw), lambda client: ops.diagnose(client, requires))
+    show_report(report, instance_name(desired))
+    if dump_file is not None:
+        import json
+
+        dump_file.write_text(json.dumps(ops.sanitised_dump(report), indent=2, sort_keys=True) + "\n")
+        dump_file.chmod(0o600)
+        err_console.print(f"wrote a sanitised settings dump to {dump_file}")
+    sys.exit(EXIT_ERROR if report.critical else EXIT_OK)
+
+
+def show_report(report: Any, name: str) -> None:
+    """One screen: a headline per area, then the findings, worst first (optional ones only counted)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from reconciler.ops.doctor import CRITICAL, LEVEL_NAMES, OPTIONAL, RECOMMENDED
+
+    meets = {True: "[green]meets[/]", False: "[red]does NOT meet[/]", None: ""}[report.meets_requirement]
+    requirement = f" ({meets} {escape(report.requires)})" if report.requires else ""
+    console.print(f"[bold]MISP {escape(report.version or '?')}[/]{requirement} · instance {escape(name)}")
+    console.print(f"workers: {escape('; '.join(report.workers))}", soft_wrap=True)
+    counts = {level: len(report.by_level(level)) for level in LEVEL_NAMES}
+    colours = {CRITICAL: "red", RECOMMENDED: "yellow", OPTIONAL: "cyan"}
+    console.print("findings: " + ", ".join(f"[{colours[lvl]}]{n} {LEVEL_NAMES[lvl]}[/]" for lvl, n in counts.items()))
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("level", "area", "subject", "finding"):
+        table.add_column(column)
+    for finding in sorted(report.findings, key=lambda f: (f.level, f.area, f.subject)):
+        if finding.level == OPTIONAL:
+            continue
+        table.add_row(f"[{colours[finding.level]}]{LEVEL_NAMES[finding.level]}[/]", finding.area,
+                      escape(finding.subject), escape(finding.message))
+    if table.row_count:
+        console.print(table)
+    if counts[OPTIONAL]:
+        console.print(f"{counts[OPTIONAL]} optional setting(s) flagged too: see --dump, or MISP's settings page")
+
+
+commands: list[click.Command] = [schedules, settings, doctor]
