@@ -85,9 +85,25 @@ def secret_resolver(desired: Desired, options: Options) -> Callable[..., str]:
 
 
 def client_for(desired: Desired, options: Options) -> MispClient:
-    return open_client(desired.instance, state_dir=options.state_dir, base_dir=desired.base_dir,
-                       resolve_secret=secret_resolver(desired, options), concurrency=options.parallelism,
-                       on_request=record_request, insecure_http=options.insecure_http)
+    client = open_client(desired.instance, state_dir=options.state_dir, base_dir=desired.base_dir,
+                         resolve_secret=secret_resolver(desired, options), concurrency=options.parallelism,
+                         on_request=record_request, insecure_http=options.insecure_http)
+    configure_web_login(client, desired, secret_resolver(desired, options))
+    return client
+
+
+def configure_web_login(client: MispClient, desired: Desired, resolve: Callable[[SecretRef], str]) -> None:
+    """Web credentials for the pages MISP refuses to API keys (allowedlist, regexps): instance.web_login,
+    or the sandbox's seeded site admin. The password is resolved at login time only."""
+    from reconciler.backend import web
+    from reconciler.engine.targets import SANDBOX_URL
+
+    login = desired.instance.web_login if desired.instance is not None else None
+    if login is not None:
+        password = login.password
+        web.configure(client, login.email, lambda: resolve(password))
+    elif client.base_url == SANDBOX_URL:
+        web.configure_sandbox(client)
 
 
 def scope(desired: Desired, options: Options, owned_kinds: set[str]) -> list[str]:
@@ -146,7 +162,8 @@ async def make_plan(desired: Desired, client: MispClient, state: StateStore, opt
     kinds = kinds_in_scope(scope(desired, options, {kind for kind, _ in ledger}))
     live = await read_live(client, kinds, desired)
     check_lineage(state, name, live)
-    result = diff(desired, live, ledger, kinds, instance=name, allow_deletes=options.allow_deletes)
+    result = diff(desired, live, {**ledger, **stale_copies(live, kinds)}, kinds, instance=name,
+                  allow_deletes=options.allow_deletes)
     result.diagnostics.extend(pgp)
     result.plan.notes.extend(unmanaged_notes(desired, kinds))
     if approvals is not None:
@@ -154,6 +171,16 @@ async def make_plan(desired: Desired, client: MispClient, state: StateStore, opt
         live.extra["approvals"] = approvals
     result.plan.created_at = datetime.now(UTC).isoformat(timespec="seconds")
     return Planned(result.plan, result.diagnostics, live)
+
+
+def stale_copies(live: Live, kinds: list[Kind]) -> dict[tuple[str, str], Any]:
+    """Live rows an adapter marked as stale copies of declared entries (a regexp out of the manifest's
+    order, see kinds/regexps.py) are ours to delete: the entry they copy is re-created where it belongs."""
+    from reconciler.state import OwnedObject
+
+    return {(kind.name, obj.key): OwnedObject(kind=kind.name, key=obj.key, misp_id=obj.id, uuid=None,
+                                              fields=frozenset(), fingerprint="{}")
+            for kind in kinds for obj in live.live(kind.name).values() if obj.raw.get("stale_copy_of")}
 
 
 def unmanaged_notes(desired: Desired, kinds: list[Kind]) -> list[str]:
