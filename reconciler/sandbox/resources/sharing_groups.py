@@ -8,7 +8,17 @@ from typing import Any
 
 from starlette.responses import Response
 
-from reconciler.sandbox.http import Ctx, misp_error, misp_json, new_uuid, now_text, route, validation_error
+from reconciler.sandbox.http import (
+    Ctx,
+    MispAbort,
+    error_body,
+    misp_error,
+    misp_json,
+    new_uuid,
+    now_text,
+    route,
+    validation_error,
+)
 from reconciler.sandbox.resources.organisations import UUID_RE, find_org, org_json
 from reconciler.sandbox.store import Row
 
@@ -85,8 +95,11 @@ def index(ctx: Ctx) -> Response:
         listed = {k: v for k, v in sg_json(sg).items() if k in ("id", "uuid", "name", "description", "releasability",
                                                                  "local", "active", "roaming")}
         listed["org_count"] = str(ctx.store.count("sharing_group_orgs", sharing_group_id=sg["id"]))
+        # The index embeds only {name, id} of a server, and `[]` for this instance's row 0
+        # (sharing_groups--add-embedded-members step 8).
         rows = [{"all_orgs": s["all_orgs"], "server_id": s["server_id"], "sharing_group_id": s["sharing_group_id"],
-                 "Server": s.get("Server", [])} for s in servers(ctx, sg, nested=True)]
+                 "Server": {"name": s["Server"]["name"], "id": s["Server"]["id"]} if "Server" in s else []}
+                for s in servers(ctx, sg, nested=True)]
         body.append({"SharingGroup": listed, "Organisation": short_org(ctx.store.get("organisations", sg["org_id"])),
                      "SharingGroupOrg": members(ctx, sg), "SharingGroupServer": rows,
                      "editable": True, "deletable": True})
@@ -155,21 +168,68 @@ def set_servers(ctx: Ctx, sg: Row, data: dict[str, Any]) -> None:
             ctx.store.update("sharing_group_servers", existing["id"], {"all_orgs": all_orgs})
 
 
-@route("/sharing_groups/add", methods=("POST",), access="user")
+ADD_DESCRIPTION = {
+    "name": "/sharing_groups/add API description",
+    "description": "POST a Sharing Group object in JSON format to this API to add a Sharing Group. The API will also "
+                   "try to capture attached organisations and servers if applicable to the current user.",
+    "mandatory_fields": ["name", "releasability"],
+    "optional_fields": {"0": "description", "1": "uuid", "2": "organisation_uuid", "3": "active", "4": "created",
+                        "5": "modified", "6": "roaming", "Server": ["url", "name", "all_orgs"],
+                        "Organisation": ["uuid", "name", "extend"]},
+    "url": "/sharing_groups/add"}
+EDIT_DESCRIPTION = {
+    "name": "/sharing_groups/edit API description",
+    "description": "POST a Sharing Group object in JSON format to this API to edit a Sharing Group. The API will also "
+                   "try to capture attached organisations and servers if applicable to the current user.",
+    "mandatory_fields": [],
+    "optional_fields": {"0": "name", "1": "releasability", "2": "description", "3": "uuid", "4": "organisation_uuid",
+                        "5": "active", "6": "created", "7": "modified", "8": "roaming",
+                        "SharingGroupServer": ["url", "name", "all_orgs"], "SharingGroupOrg": ["uuid", "name", "extend"]},
+    "url": "/sharing_groups/edit"}
+
+
+def cannot_save(ctx: Ctx) -> Exception:
+    return validation_error("Could not add SharingGroup", "/sharing_groups/add", "Could not save sharing group.")
+
+
+def lists_own_org(ctx: Ctx, data: dict[str, Any]) -> bool:
+    """A caller without perm_sync must name its own org as a nested member with extend (reference §6.2 step 2;
+    auth--org-admin-refusals step 23: an org admin's add without members is 403)."""
+    assert ctx.user is not None
+    own = ctx.store.get("organisations", ctx.user["org_id"])
+    for entry in data.get("SharingGroupOrg") or []:
+        org = entry.get("Organisation") if isinstance(entry, dict) else None
+        if not isinstance(org, dict) or own is None:
+            continue
+        same = str(org.get("uuid") or "").lower() == own["uuid"] or str(org.get("name") or "") == own["name"]
+        if same and (entry.get("extend") or ctx.perm("perm_sync")):
+            return True
+    return False
+
+
+@route("/sharing_groups/add", methods=("POST",), access="user", wrong_method=None)
 def add(ctx: Ctx) -> Response:
+    if ctx.method == "GET":  # a GET describes the action (sharing_groups--errors step 16)
+        return misp_json(ADD_DESCRIPTION)
+    if ctx.method != "POST":
+        raise misp_error(405, "Method Not Allowed", ctx.url)
     if not (ctx.is_site_admin or ctx.perm("perm_sharing_group")):
-        raise validation_error("Could not add SharingGroup", ctx.url, "Could not save sharing group.")
+        raise cannot_save(ctx)
     data = ctx.data("SharingGroup")
     for key in ("SharingGroupOrg", "SharingGroupServer"):
         if key in (ctx.json() or {}):
             data[key] = ctx.json()[key]
+    if not ctx.is_site_admin and not lists_own_org(ctx, data):
+        raise cannot_save(ctx)
     uuid = str(data.get("uuid") or "").lower()
+    if uuid and not UUID_RE.match(uuid):  # sharing_groups--errors step 4: "nope" is a failed save
+        raise cannot_save(ctx)
     existing = ctx.store.first("sharing_groups", uuid=uuid) if uuid else None
     if existing is not None:  # an existing uuid turns the add into an edit (reference §6.2)
         return apply_edit(ctx, existing, data)
     name = str(data.get("name") or "").strip()
     if not name:
-        raise validation_error("Could not add SharingGroup", ctx.url, "Could not save sharing group.")
+        raise cannot_save(ctx)
     if any(s["name"].lower() == name.lower() for s in ctx.store.all("sharing_groups")):
         name = f"{name}_{random.randint(0, 9999)}"  # MISP renames a clashing name silently (reference §6)
     assert ctx.user is not None
@@ -189,6 +249,10 @@ def add(ctx: Ctx) -> Response:
 
 
 def apply_edit(ctx: Ctx, sg: Row, data: dict[str, Any]) -> Response:
+    if "name" in data and not str(data["name"] or "").strip():
+        # The capture's save fails validation and MISP still answers 200 with the group unchanged
+        # (sharing_groups--errors step 18).
+        return misp_json(answer(ctx, sg))
     values: dict[str, Any] = {k: data[k] for k in ("name", "releasability", "description") if k in data}
     if "roaming" in data:
         values["roaming"] = int(bool(data["roaming"]))  # `active` cannot change through the API (reference §6.3)
@@ -205,15 +269,17 @@ def edit(ctx: Ctx) -> Response:
     if sg is None:
         raise ctx.not_found("Invalid sharing group.")
     if ctx.method != "POST":
-        return misp_json({"name": "/sharing_groups/edit API description", "url": "/sharing_groups/edit"})
+        return misp_json(EDIT_DESCRIPTION)  # GET and PUT describe (sharing_groups--errors step 17)
     if not ctx.is_site_admin:
         raise misp_error(405, "Action not allowed.", ctx.url)
     data = ctx.data("SharingGroup")
     return apply_edit(ctx, sg, data)
 
 
-@route("/sharing_groups/delete", methods=("POST", "DELETE"), access="user")
+@route("/sharing_groups/delete", methods=("POST", "DELETE"), access="user", wrong_method=None)
 def delete(ctx: Ctx) -> Response:
+    if ctx.method not in ("POST", "DELETE"):  # CakePHP's allowMethod (sharing_groups--errors step 15)
+        raise MispAbort(misp_json(error_body("Method Not Allowed", ctx.url), 405, headers={"allow": "POST, DELETE"}))
     sg = find_sg(ctx, ctx.args[0]) if ctx.args else None
     if sg is None or not (ctx.is_site_admin or (ctx.user and sg["org_id"] == ctx.user["org_id"])):
         raise misp_error(405, "Action not allowed.", ctx.url)
@@ -263,3 +329,60 @@ def remove_org(ctx: Ctx) -> Response:
     ctx.log("SharingGroup", sg["id"], "edit", f"SharingGroup ({sg['id']}): {sg['name']} org {org['name']} removed")
     return misp_json({"saved": True, "success": True, "name": "Organisation removed from the sharing group.",
                       "message": "Organisation removed from the sharing group.", "url": "/sharing_groups/removeOrg"})
+
+
+def server_target(ctx: Ctx) -> tuple[Row, Row, dict[str, Any]]:
+    """The group and a remote server by id, name or url. Server 0 (this instance) cannot be addressed here: only
+    the add/edit body manages its row (reference §6.3; sharing_groups--errors step 14)."""
+    body = ctx.json() if ctx.body_bytes.strip() else {}
+    body = body if isinstance(body, dict) else {}
+    sg_ident = ctx.args[0] if ctx.args else str(body.get("sg_id") or body.get("sg_uuid") or body.get("id") or "")
+    sg = find_sg(ctx, sg_ident) if sg_ident else None
+    if sg is None or not ctx.is_site_admin:
+        raise misp_error(405, "Invalid sharing group or no editing rights.", ctx.url)
+    ident = ctx.args[1] if len(ctx.args) > 1 else str(body.get("server_id") or body.get("server_url")
+                                                       or body.get("server_name") or "")
+    server = find_server(ctx, ident)
+    if server is None:
+        raise misp_error(405, "Invalid Server.", ctx.url)
+    return sg, server, body
+
+
+def find_server(ctx: Ctx, ident: str) -> Row | None:
+    if ident.isdigit():
+        return ctx.store.get("servers", int(ident)) if int(ident) else None
+    wanted = ident.lower().rstrip("/")
+    return next((s for s in ctx.store.all("servers")
+                 if wanted and wanted in (str(s["name"]).lower(), str(s["url"]).lower().rstrip("/"))), None)
+
+
+@route("/sharing_groups/addServer", methods=("POST",), access="user")
+def add_server(ctx: Ctx) -> Response:
+    sg, server, body = server_target(ctx)
+    if ctx.store.first("sharing_group_servers", sharing_group_id=sg["id"], server_id=server["id"]) is not None:
+        raise validation_error("Could not add Server to SharingGroup", "/sharing_groups/addServer",
+                               "Server is already in the sharing group.")
+    wanted = ctx.args[2] if len(ctx.args) > 2 else body.get("all_orgs", body.get("all", False))
+    ctx.store.insert("sharing_group_servers", {"sharing_group_id": sg["id"], "server_id": server["id"],
+                                               "all_orgs": int(wanted not in (False, 0, "0", "", None, "false"))})
+    ctx.log("SharingGroup", sg["id"], "edit", f"SharingGroup ({sg['id']}): {sg['name']} server {server['name']} added")
+    return misp_json({"saved": True, "success": True, "name": "Server added to the sharing group.",
+                      "message": "Server added to the sharing group.", "url": "/sharing_groups/addServer"})
+
+
+@route("/sharing_groups/removeServer", methods=("POST",), access="user")
+def remove_server(ctx: Ctx) -> Response:
+    sg, server, _ = server_target(ctx)
+    # MISP 2.5.1 deletes the sharing_group_servers row whose *primary key* is the server's id, so the group's
+    # real row stays and the answer is 403 (sharing_groups--members steps 12-13). The twin keeps that answer but
+    # never deletes another group's row: only when that row happens to be this (group, server) pair does it go.
+    row = ctx.store.get("sharing_group_servers", server["id"])
+    if row is None or (row["sharing_group_id"], row["server_id"]) != (sg["id"], server["id"]):
+        raise validation_error("Could not remove Server from SharingGroup", "/sharing_groups/removeServer",
+                               "Server could not be removed from the sharing group.")
+    if not ctx.store.delete("sharing_group_servers", id=row["id"]):
+        raise validation_error("Could not remove Server from SharingGroup", "/sharing_groups/removeServer",
+                               "Server could not be removed from the sharing group.")
+    ctx.log("SharingGroup", sg["id"], "edit", f"SharingGroup ({sg['id']}): {sg['name']} server {server['name']} removed")
+    return misp_json({"saved": True, "success": True, "name": "Server removed from the sharing group.",
+                      "message": "Server removed from the sharing group.", "url": "/sharing_groups/removeServer"})

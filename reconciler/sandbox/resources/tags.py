@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from starlette.responses import Response
@@ -12,10 +12,33 @@ from starlette.responses import Response
 from reconciler.sandbox.http import Ctx, misp_error, misp_json, route
 from reconciler.sandbox.store import Row, Store
 
+if TYPE_CHECKING:
+    from reconciler.sandbox.app import SandboxState
+
 COLOUR_RE = re.compile(r"^#[0-9a-f]{6}$", re.IGNORECASE)
 GALAXY_RE = re.compile(r'^misp-galaxy:[^=]+="[^"]+"$')
 # Fields an edit resets to these defaults when the body leaves them out (reference §7, tags--crud).
 RESET_ON_EDIT = {"org_id": 0, "user_id": 0, "hide_tag": 0, "exportable": 1, "local_only": 0}
+# A fresh MISP 2.5.1 already holds the tlp taxonomy's tags, hidden, as ids 2-9 (transcripts
+# taxonomies--index-view step 3, auth--org-admin-refusals step 24, tags--add-full-index-search step 9).
+FRESH_TAGS = ((2, "tlp:red", "#FF2B2B"), (3, "tlp:amber", "#FFC000"), (4, "tlp:amber+strict", "#FFC000"),
+              (5, "tlp:green", "#33FF00"), (6, "tlp:white", "#ffffff"), (7, "tlp:clear", "#ffffff"),
+              (8, "tlp:ex:chr", "#d208f4"), (9, "tlp:unclear", "#7e7eae"))
+ADD_DESCRIPTION = {"name": "/tags/add API description",
+                   "description": "POST a Tag object in JSON format to this API to create a new tag.",
+                   "mandatory_fields": ["name"],
+                   "optional_fields": ["colour", "exportable", "hide_tag", "org_id", "user_id"], "url": "/tags/add"}
+EDIT_DESCRIPTION = {"name": "/tags/edit API description",
+                    "description": "POST or PUT a Tag object in JSON format to this API to create a edit an existing tag.",
+                    "optional_fields": ["name", "colour", "exportable", "hide_tag", "org_id", "user_id"],
+                    "url": "/tags/edit/[tag_id]"}
+
+
+def seed(state: SandboxState) -> None:
+    state.store.insert_many("tags", [
+        {"id": tag_id, "name": name, "colour": colour, "exportable": 1, "org_id": 0, "user_id": 0, "hide_tag": 1,
+         "numerical_value": None, "is_galaxy": 0, "is_custom_galaxy": 0, "local_only": 0}
+        for tag_id, name, colour in FRESH_TAGS])
 
 
 def tag_json(row: Row) -> dict[str, Any]:
@@ -44,6 +67,8 @@ def tag_values(ctx: Ctx, data: dict[str, Any], failure_url: str) -> dict[str, An
         values["is_custom_galaxy"] = int(bool(GALAXY_RE.match(values["name"])) and
                                          values["name"].startswith("misp-galaxy:"))
     if "colour" in data:
+        if data["colour"] in ("", None):
+            raise misp_error(405, "Could not add the Tag. [colour]: Colour cannot be empty.", failure_url)
         if not COLOUR_RE.match(str(data["colour"])):
             raise misp_error(405, "Could not add the Tag. [colour]: Colour has to be in the RGB format "
                                   "(#FFFFFF)", failure_url)
@@ -90,16 +115,20 @@ def view(ctx: Ctx) -> Response:
     return misp_json({**tag_json(row), "count": 0, "attribute_count": 0})
 
 
-@route("/tags/add", methods=("POST",), access="user")
+@route("/tags/add", methods=("POST",), access="user", wrong_method=None)
 def add(ctx: Ctx) -> Response:
+    if ctx.method != "POST":  # GET describes the action (tags--errors step 14)
+        return misp_json(ADD_DESCRIPTION)
     if not (ctx.perm("perm_tag_editor") or ctx.is_site_admin):
         raise ctx.deny()
     data = ctx.data("Tag")
     existing = find_by_name(ctx.store, str(data.get("name", "")))
     if existing is not None:  # an exact-name add returns the existing tag unchanged (reference §7)
         return misp_json({"Tag": tag_json(existing)})
-    if not data.get("name"):
-        raise misp_error(405, "Could not add the Tag. [name]: This field cannot be left empty.", ctx.url)
+    if "name" not in data:  # PHP reads the missing key and fails (tags--errors step 5)
+        raise misp_error(500, "An Internal Error Has Occurred.", ctx.url)
+    if not data["name"]:
+        raise misp_error(405, "Could not add the Tag. [name]: This field is required.", ctx.url)
     values = {**RESET_ON_EDIT, "colour": default_colour(str(data["name"])), "numerical_value": None,
               **tag_values(ctx, data, ctx.url)}
     row = ctx.store.insert("tags", values)
@@ -107,24 +136,25 @@ def add(ctx: Ctx) -> Response:
     return misp_json({"Tag": tag_json(row)})
 
 
-@route("/tags/edit", methods=("POST", "PUT"))
+@route("/tags/edit", methods=("POST", "PUT"), wrong_method=None)
 def edit(ctx: Ctx) -> Response:
     row = ctx.store.get("tags", ctx.args[0]) if ctx.args and ctx.args[0].isdigit() else None
     if row is None:
         raise ctx.not_found("Invalid tag")
+    if ctx.method not in ("POST", "PUT"):  # GET describes the action (tags--errors step 15)
+        return misp_json(EDIT_DESCRIPTION)
     data = ctx.data("Tag")
     values = {**RESET_ON_EDIT, **tag_values(ctx, data, ctx.url)}  # the quirk: omitted fields reset
     if "name" in values:
         clash = find_by_name(ctx.store, values["name"])
-        if clash is not None and clash["id"] != row["id"]:
-            raise misp_error(405, "Could not add the Tag. [name]: A similar name already exists for a Tag.",
-                             ctx.url)
+        if clash is not None and clash["id"] != row["id"]:  # tags--errors step 9
+            raise misp_error(405, "Could not add the Tag. [name]: A similar name already exists.", ctx.url)
     updated = ctx.store.update("tags", row["id"], values)
     ctx.log("Tag", row["id"], "edit", f"Tag ({row['id']}): {updated['name']}")
     return misp_json({"Tag": tag_json(updated)})
 
 
-@route("/tags/delete", methods=("POST",), wrong_method="This function can only be reached via POST.")
+@route("/tags/delete", methods=("POST",), wrong_method="Method Not Allowed")  # tags--errors step 13
 def delete(ctx: Ctx) -> Response:
     row = ctx.store.get("tags", ctx.args[0]) if ctx.args and ctx.args[0].isdigit() else None
     if row is None:
@@ -153,4 +183,5 @@ def search(ctx: Ctx) -> Response:
             found += [r for r in ctx.store.all("tags") if pattern.match(r["name"])]
         elif ctx.method == "POST":
             found += [r for r in ctx.store.all("tags") if r["name"].lower() == term.lower()]
-    return misp_json([{"Tag": tag_json(r)} for r in found])
+    unique = {r["id"]: r for r in found}  # in id order, each once (tags--add-full-index-search step 9)
+    return misp_json([{"Tag": tag_json(unique[i])} for i in sorted(unique)])
