@@ -230,4 +230,92 @@ def show_report(report: Any, name: str) -> None:
         console.print(f"{counts[OPTIONAL]} optional setting(s) flagged too: see --dump, or MISP's settings page")
 
 
-commands: list[click.Command] = [schedules, settings, doctor]
+# -- logs -------------------------------------------------------------------------------------------------
+
+LOG_COLUMNS = ("id", "created", "email", "model", "model_id", "action", "title")
+AUDIT_COLUMNS = ("id", "created", "user_id", "model", "model_id", "action", "model_title", "request_id")
+
+
+@click.command()
+@PATHS
+@target_options
+@click.option("--model", default=None, help="MISP model (User, Organisation, Server, …).")
+@click.option("--action", default=None, help="MISP action (add, edit, delete, login, …).")
+@click.option("--user", "email", default=None, help="The acting user's e-mail.")
+@click.option("--since", default=None, help="From this ISO 8601 date or time.")
+@click.option("--until", default=None, help="Up to this ISO 8601 date or time.")
+@click.option("--text", default=None, help="Rows whose title, change or description contain this text.")
+@click.option("--page", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--audit", is_flag=True, help="Search the audit log (audit_logs) instead of the application log.")
+@click.option("--run", "run_id", type=int, default=None,
+              help="MISP's audit rows caused by this run of ours (matched by X-Request-Id).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def logs(paths: tuple[Path, ...], run_id: int | None, fmt: str, **kw: Any) -> None:
+    """Search MISP's application or audit log, one page at a time."""
+    from reconciler.ops import logs as ops
+
+    desired = load_or_exit(paths, kw.pop("env"))
+    options = options_from(kw)
+    query = ops.LogQuery(model=kw["model"], action=kw["action"], email=kw["email"], since=kw["since"],
+                         until=kw["until"], text=kw["text"], page=kw["page"], limit=kw["limit"],
+                         audit=kw["audit"] or run_id is not None)
+    request_ids = run_requests(desired, options, run_id) if run_id is not None else None
+
+    async def work(client: MispClient) -> ops.LogPage:
+        scoped = query
+        if query.audit and query.email:
+            from dataclasses import replace
+
+            scoped = replace(query, user_id=await ops.user_id_for(client, query.email))
+        if request_ids is not None:
+            return await ops.rows_for_requests(client, request_ids, scoped)
+        return await ops.search(client, scoped)
+
+    try:
+        page: ops.LogPage = with_client(desired, options, work)
+    except ops.LogQueryError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_ERROR)
+    show_logs(page, query.audit, fmt)
+
+
+def run_requests(desired: Desired, options: Options, run_id: int) -> list[str]:
+    from reconciler.engine.run import open_state
+    from reconciler.ops.logs import run_request_ids
+
+    state = open_state(desired, options)
+    ids = run_request_ids(state.audit(instance_name(desired), run_id=run_id))
+    if not ids:
+        err_console.print(f"[red]error:[/] run {run_id} of {instance_name(desired)!r} recorded no request to MISP "
+                          "(see `misp-reconcile runs`)")
+        sys.exit(EXIT_ERROR)
+    return ids
+
+
+def show_logs(page: Any, audit: bool, fmt: str) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from reconciler.model.secrets import REDACTOR
+
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(REDACTOR.scrub_obj({"page": page.page, "limit": page.limit, "has_more": page.has_more,
+                                                  "rows": page.rows, "notes": page.notes}), indent=2))
+        return
+    columns = AUDIT_COLUMNS if audit else LOG_COLUMNS
+    table = Table(title=f"MISP {'audit' if audit else 'application'} log, page {page.page}", show_edge=False)
+    for column in columns:
+        table.add_column(column)
+    for row in page.rows:
+        table.add_row(*(escape(REDACTOR.scrub(str(row.get(c) if row.get(c) is not None else ""))) for c in columns))
+    console.print(table)
+    more = f"; next page: --page {page.page + 1}" if page.has_more else ""
+    console.print(f"{len(page.rows)} row(s){more}")
+    for note in page.notes:
+        console.print(f"note: {note}", soft_wrap=True)
+
+
+commands: list[click.Command] = [schedules, settings, doctor, logs]
