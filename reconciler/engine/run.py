@@ -162,8 +162,10 @@ async def make_plan(desired: Desired, client: MispClient, state: StateStore, opt
     kinds = kinds_in_scope(scope(desired, options, {kind for kind, _ in ledger}))
     live = await read_live(client, kinds, desired)
     check_lineage(state, name, live)
-    result = diff(desired, live, {**ledger, **stale_copies(live, kinds)}, kinds, instance=name,
-                  allow_deletes=options.allow_deletes)
+    stale = stale_copies(live, kinds)
+    result = diff(desired, live, {**ledger, **stale}, kinds, instance=name, allow_deletes=options.allow_deletes)
+    result.plan.notes.extend(f"{kind}[{key!r}]: out of the manifest's order; deleted, the rule is re-created in "
+                             "its place (MISP applies them by ascending id)" for kind, key in sorted(stale))
     result.diagnostics.extend(pgp)
     result.plan.notes.extend(unmanaged_notes(desired, kinds))
     if approvals is not None:

@@ -190,6 +190,7 @@ regexps:
         ("create", "regexps", "/c//C/ALL"), ("create", "regexps", "/a//A/ALL"), ("create", "regexps", "/b//B/ALL"),
         ("delete", "regexps", f"/a//A/ALL (row {ids['/a/']})"), ("delete", "regexps", f"/b//B/ALL (row {ids['/b/']})"),
         ("delete", "regexps", f"/c//C/ALL (row {ids['/c/']})")])
+    assert sum("out of the manifest's order" in note for note in ws.plan().plan.notes) == 3
     applied_ok(ws)
     assert [r for _, r, _, _ in regexp_rows(ws)] == ["/c/", "/a/", "/b/"]
     assert summary(ws) == []
