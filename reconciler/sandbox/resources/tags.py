@@ -98,9 +98,14 @@ def index(ctx: Ctx) -> Response:
         wanted = unquote(ctx.named["name"]).lower()
         rows = [r for r in rows if r["name"].lower() == wanted]
     stats = ctx.named.get("exclude_statistics") != "1"
+    from reconciler.sandbox.resources.taxonomies import embedded_taxonomy, enabled_expansions
+
+    expansions = enabled_expansions(ctx.store)
     body = []
     for row in sorted(rows, key=lambda r: r["name"]):
         tag = {**tag_json(row), "favourite": False}
+        if (taxonomy := embedded_taxonomy(expansions, row["name"])) is not None:
+            tag["Taxonomy"] = taxonomy  # tags of enabled taxonomies (taxonomies--addtag-selection step 2)
         if stats:
             tag.update({"count": 0, "attribute_count": 0})
         body.append(tag)

@@ -11,6 +11,7 @@ import json
 from functools import cache
 from importlib import resources
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.responses import Response
 
@@ -37,22 +38,63 @@ def library() -> dict[str, Any]:
     return {name: available[name] for name in misp_ids() if name in available}
 
 
+@cache
 def entries_of(namespace: str) -> list[dict[str, Any]]:
-    """Every tag of a taxonomy: `ns:predicate="value"` per entry, `ns:predicate` for a bare predicate."""
+    """Every tag of a taxonomy: `ns:predicate="value"` per entry, `ns:predicate` for a bare predicate.
+
+    `expanded` of an entry is "<predicate expanded>: <entry expanded>" (taxonomies--addtag-selection step 9);
+    the view shows `colour` only for bare predicates, `description`, `exclusive_predicate` and
+    `numerical_value` only when the library has them (taxonomies--index-view step 3).
+    """
     taxonomy = library()[namespace]
     result = []
     for predicate in taxonomy.predicates.values():
         if predicate.entries:
             for entry in predicate.entries.values():
-                result.append({"tag": f'{namespace}:{predicate.predicate}="{entry.value}"',
-                               "expanded": entry.expanded or entry.value,
-                               "colour": entry.colour or predicate.colour,
-                               "numerical_value": entry.numerical_value})
+                shown: dict[str, Any] = {"tag": f'{namespace}:{predicate.predicate}="{entry.value}"',
+                                         "expanded": f"{predicate.expanded or predicate.predicate}: "
+                                                     f"{entry.expanded or entry.value}"}
+                if predicate.exclusive:
+                    shown["exclusive_predicate"] = True
+                result.append(optional(shown, entry.description, entry.numerical_value,
+                                       colour=entry.colour or predicate.colour))
         else:
-            result.append({"tag": f"{namespace}:{predicate.predicate}",
-                           "expanded": predicate.expanded or predicate.predicate, "colour": predicate.colour,
-                           "numerical_value": predicate.numerical_value})
+            shown = {"tag": f"{namespace}:{predicate.predicate}", "expanded": predicate.expanded or predicate.predicate}
+            if predicate.colour:
+                shown["colour"] = predicate.colour
+            result.append(optional(shown, predicate.description, predicate.numerical_value,
+                                   colour=predicate.colour))
     return result
+
+
+def optional(shown: dict[str, Any], description: str | None, numerical: int | None, *, colour: str | None,
+             ) -> dict[str, Any]:
+    """Adds the fields MISP's view shows only when set, and what addTag writes (`tag_colour`, `numerical`)."""
+    if description:
+        shown["description"] = description
+    if numerical is not None:
+        shown["numerical_value"] = str(numerical)
+    return {**shown, "tag_colour": colour, "numerical": numerical}
+
+
+VIEW_KEYS = ("tag", "expanded", "colour", "description", "exclusive_predicate", "numerical_value")
+
+
+def enabled_expansions(store: Store) -> dict[str, tuple[Row, str]]:
+    """Tag name → (taxonomy row, expanded) for enabled taxonomies: the tag index embeds those
+    (taxonomies--addtag-selection step 2; a disabled taxonomy's tlp tags get nothing, auth--org-admin-refusals 24)."""
+    found: dict[str, tuple[Row, str]] = {}
+    for row in store.find("taxonomies", enabled=1):
+        for entry in entries_of(row["namespace"]):
+            found[entry["tag"]] = (row, entry["expanded"])
+    return found
+
+
+def embedded_taxonomy(found: dict[str, tuple[Row, str]], name: str) -> dict[str, Any] | None:
+    if name not in found:
+        return None
+    row, expanded = found[name]
+    return {**taxonomy_json(row), "expanded": expanded}
 
 
 def ensure_loaded(store: Store) -> None:
@@ -78,8 +120,8 @@ def find(ctx: Ctx, ident: str) -> Row | None:
 
 
 def colour_of(entry: dict[str, Any], namespace: str) -> str:
-    if entry.get("colour"):
-        return str(entry["colour"]).lower()
+    if entry.get("tag_colour"):
+        return str(entry["tag_colour"]).lower()
     return "#" + hashlib.md5(namespace.encode()).hexdigest()[:6]
 
 
@@ -87,6 +129,9 @@ def colour_of(entry: dict[str, Any], namespace: str) -> str:
 def index(ctx: Ctx) -> Response:
     ensure_loaded(ctx.store)
     rows = ctx.store.all("taxonomies")
+    if "value" in ctx.named:
+        term = unquote(ctx.named["value"]).lower()
+        rows = [r for r in rows if matches(r, term)]
     if "enabled" in ctx.named:
         wanted = ctx.named["enabled"] == "1"
         rows = [r for r in rows if bool(r["enabled"]) == wanted]
@@ -97,6 +142,13 @@ def index(ctx: Ctx) -> Response:
         current = sum(1 for n in names if n in tags and not tags[n]["hide_tag"])
         body.append({"Taxonomy": taxonomy_json(row), "total_count": len(names), "current_count": current})
     return misp_json(body)
+
+
+def matches(row: Row, term: str) -> bool:
+    """`/value:` looks in the namespace, the description and every tag's text (taxonomies--index-view step 2)."""
+    texts = [row["namespace"], row["description"] or ""]
+    texts += [t for e in entries_of(row["namespace"]) for t in (e["tag"], e["expanded"], e.get("description", ""))]
+    return any(term in text.lower() for text in texts)
 
 
 @route("/taxonomies/view", access="user")
@@ -110,7 +162,7 @@ def view(ctx: Ctx) -> Response:
     entries = []
     for entry in entries_of(row["namespace"]):
         existing = tags.get(entry["tag"])
-        entries.append({"tag": entry["tag"], "expanded": entry["expanded"], "colour": colour_of(entry, row["namespace"]),
+        entries.append({**{k: entry[k] for k in VIEW_KEYS if k in entry},
                         "existing_tag": {"Tag": tag_json(existing)} if existing else False})
     return misp_json({"Taxonomy": taxonomy_json(row), "entries": entries})
 
@@ -166,7 +218,7 @@ def add_tag(ctx: Ctx) -> Response:
         if names is not None and entry["tag"] not in names:
             continue
         values = {"colour": colour_of(entry, row["namespace"]), "hide_tag": 0,
-                  "numerical_value": entry["numerical_value"]}
+                  "numerical_value": entry["numerical"]}
         tag = ctx.store.first("tags", name=entry["tag"])
         if tag is None:
             ctx.store.insert("tags", {"name": entry["tag"], "exportable": 1, "org_id": 0, "user_id": 0,
@@ -188,9 +240,9 @@ def disable_tag(ctx: Ctx) -> Response:
             tag = ctx.store.first("tags", name=entry["tag"])
             if tag is not None:
                 ctx.store.update("tags", tag["id"], {"hide_tag": 1})
-    # A browser-style redirect, not JSON (reference §8).
-    return Response("", status_code=302, headers={"location": f"{ctx.app_state.base_url}/taxonomies/view/{row['id']}",
-                                                  "content-type": "text/html; charset=UTF-8"})
+    # A browser-style redirect to the site root, empty, yet labelled JSON (taxonomies--addtag-selection step 7).
+    return Response("", status_code=302, headers={"location": f"{ctx.app_state.base_url}/",
+                                                  "content-type": "application/json; charset=UTF-8"})
 
 
 @route("/taxonomies/toggleRequired", methods=("POST",))
@@ -203,3 +255,26 @@ def toggle_required(ctx: Ctx) -> Response:
     ctx.store.update("taxonomies", row["id"], {"required": int(bool(data.get("required")))})
     return misp_json({"saved": True, "success": True, "name": "Taxonomy toggleRequireded",
                       "message": "Taxonomy toggleRequireded", "url": ctx.url, "id": str(row["id"])})
+
+
+@route("/taxonomies/export", access="user")
+def export(ctx: Ctx) -> Response:
+    """The machinetag JSON of a taxonomy, by id or namespace (taxonomies--index-view step 6)."""
+    ensure_loaded(ctx.store)
+    ident = ctx.args[0] if ctx.args else ""
+    row = find(ctx, ident) if ident.isdigit() else ctx.store.first("taxonomies", namespace=ident)
+    if row is None:
+        raise ctx.not_found("Taxonomy not found.")
+    data = library()[row["namespace"]].to_dict()
+    body: dict[str, Any] = {"namespace": data["namespace"], "description": data["description"],
+                            "version": data["version"]}
+    if "exclusive" in data:
+        body["exclusive"] = data["exclusive"]
+    body["predicates"] = [without_uuid(p) for p in data["predicates"]]
+    if data.get("values"):
+        body["values"] = [{**v, "entry": [without_uuid(e) for e in v["entry"]]} for v in data["values"]]
+    return misp_json(body)
+
+
+def without_uuid(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k != "uuid"}
