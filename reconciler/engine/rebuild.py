@@ -56,7 +56,9 @@ async def check_target(desired: Desired, options: Options) -> None:
         raise Refusal(f"the state already owns objects on {name!r}: they are the lost instance's ids. Keep "
                       "that state for the record (`state export`) and rebuild with a new --state-dir "
                       "(or --state-url).")
-    kinds = kinds_in_scope(scope(desired, options, set()))
+    wanted = scope(desired, options, set())
+    # A fresh MISP already holds some taxonomies' tags (tlp:*, hidden): telling them apart needs the taxonomies.
+    kinds = kinds_in_scope([*wanted, "taxonomies"] if "tags" in wanted else wanted)
     async with client_for(desired, options) as client:
         live, _notes = await read_kinds(client, kinds)
     present = [f"{kind.name}[{key!r}]" for kind in kinds for key, obj in sorted(live.live(kind.name).items())
