@@ -9,6 +9,7 @@ from typing import Any
 from starlette.responses import Response
 
 from reconciler.sandbox.http import (
+    ROUTES,
     Ctx,
     MispAbort,
     error_body,
@@ -386,3 +387,14 @@ def remove_server(ctx: Ctx) -> Response:
     ctx.log("SharingGroup", sg["id"], "edit", f"SharingGroup ({sg['id']}): {sg['name']} server {server['name']} removed")
     return misp_json({"saved": True, "success": True, "name": "Server removed from the sharing group.",
                       "message": "Server removed from the sharing group.", "url": "/sharing_groups/removeServer"})
+
+
+def alias_camel_case() -> None:
+    """CakePHP inflects the controller part of a URL, so /sharingGroups/add reaches the same action as
+    /sharing_groups/add; PyMISP uses the camelCase form for every sharing group call."""
+    for key, registered in list(ROUTES.items()):
+        if key.startswith("/sharing_groups/"):
+            ROUTES.setdefault("/sharingGroups/" + key.removeprefix("/sharing_groups/"), registered)
+
+
+alias_camel_case()
