@@ -271,7 +271,8 @@ def add(ctx: Ctx) -> Response:
     ctx.store.insert("auth_keys", {"uuid": new_uuid(), "authkey": hash_key(key), "authkey_start": key[:4],
                                    "authkey_end": key[-4:], "created": now, "expiration": 0, "read_only": 0,
                                    "user_id": row["id"], "comment": "", "allowed_ips": None})
-    ctx.log("User", row["id"], "add", row["email"], change_text({}, row, row))  # title: the email
+    # Title as MISP writes it (transcript auth--org-admin-refusals #45: "User (83): <email>").
+    ctx.log("User", row["id"], "add", f"User ({row['id']}): {row['email']}", change_text({}, row, row))
     body = user_json(row)
     body = {**{k: body[k] for k in list(body)[:6]}, "authkey": key, **{k: body[k] for k in list(body)[6:]}}
     return misp_json({"User": body})
