@@ -102,13 +102,17 @@ def schedules_render(paths: tuple[Path, ...], fmt: str, out_dir: Path | None, os
     options = options_from(kw)
     render_options = ops.RenderOptions(fmt=fmt, os_user=os_user, misp_dir=misp_dir)
     rendered = rendered_for(desired, options, render_options)
+    declared = declared_schedules(desired)
+    if not declared:
+        err_console.print("note: the manifests declare no schedules: the output installs nothing")
+    for warning in filter(None, map(ops.irregular, declared)):
+        err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     if out_dir is None:
         click.echo(rendered.text(), nl=False)
     else:
         for path in ops.write(rendered, out_dir):
             err_console.print(f"wrote {path}")
-    ops.save_record(options.state_dir, instance_name(desired), rendered, render_options,
-                    declared_schedules(desired))
+    ops.save_record(options.state_dir, instance_name(desired), rendered, render_options, declared)
 
 
 @schedules.command("status")

@@ -124,6 +124,18 @@ def cron_times(schedule: Schedule) -> str:
     raise ScheduleError(f"{schedule.name}: every {schedule.every} cannot be said in cron")
 
 
+def irregular(schedule: Schedule) -> str | None:
+    """Cron steps restart each hour (or day): an interval that does not divide it is not a fixed period."""
+    if schedule.every is None:
+        return None
+    minutes = interval_minutes(schedule.every)
+    unit, span = (60, "hour") if minutes < 60 else (1440, "day")
+    if minutes < 1440 and unit % minutes:
+        return (f"{schedule.name}: every {schedule.every} restarts each {span} in cron and systemd (the gap "
+                f"before the {span} turns is shorter); pick a divisor of the {span} for a fixed period")
+    return None
+
+
 def on_calendar(schedule: Schedule) -> str:
     """systemd.time(7) equivalent of cron_times."""
     fields = cron_times(schedule).split()

@@ -12,7 +12,7 @@ import pytest
 from croniter import croniter
 
 from reconciler.kinds.schedules import Schedule
-from reconciler.ops.schedules import CAKE, RenderOptions, cron_times, on_calendar, render
+from reconciler.ops.schedules import CAKE, RenderOptions, cron_times, irregular, on_calendar, render
 from tests.engine.helpers import Workspace
 from tests.ops.conftest import invoke
 
@@ -158,3 +158,13 @@ def test_status_says_what_changed_since_the_last_render(ws: Workspace) -> None:
     assert changed.exit_code == 2
     assert "+ push" in changed.stdout and "- cache" in changed.stdout and "~ pull" in changed.stdout
     assert "~ feeds" not in changed.stdout
+
+
+def test_an_interval_that_does_not_divide_the_hour_or_day_is_warned_about(ws: Workspace) -> None:
+    assert irregular(schedule(every="45m")) is not None and irregular(schedule(every="5h")) is not None
+    assert irregular(schedule(every="20m")) is None and irregular(schedule(every="6h")) is None
+    assert irregular(schedule(at="01:00")) is None and irregular(schedule(every="2d")) is None
+    ws.write("schedules.yaml", "schedules:\n  - {name: odd, command: push_all, every: 45m}\n")
+    result = invoke(ws, "schedules", "render")
+    assert result.exit_code == 0 and "every 45m restarts each hour" in result.stderr
+    assert "*/45 * * * *" in result.stdout
