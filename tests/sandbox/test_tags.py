@@ -129,6 +129,10 @@ async def test_index_filters_and_search(sandbox_http: httpx.AsyncClient) -> None
     assert [r["Tag"]["id"] for r in by_pattern] == [tag["id"]] and by_name == []
     posted = (await sandbox_http.post("/tags/search", json={"tag": ['ref:full="value"', "tlp:red"]})).json()
     assert [r["Tag"]["name"] for r in posted] == ["tlp:red", 'ref:full="value"']  # id order, not request order
+    # A taxonomy tag carries its taxonomy and predicate, even with the taxonomy disabled; others carry nothing.
+    assert (posted[0]["Taxonomy"]["namespace"], posted[0]["Taxonomy"]["enabled"]) == ("tlp", False)
+    assert (posted[0]["TaxonomyPredicate"]["value"], posted[0]["TaxonomyPredicate"]["taxonomy_id"]) == ("red", "141")
+    assert set(posted[1]) == {"Tag"}
 
 
 async def test_an_org_admin_reads_tags_but_cannot_write_them(sandbox_http: httpx.AsyncClient) -> None:

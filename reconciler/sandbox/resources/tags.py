@@ -188,5 +188,8 @@ def search(ctx: Ctx) -> Response:
             found += [r for r in ctx.store.all("tags") if pattern.match(r["name"])]
         elif ctx.method == "POST":
             found += [r for r in ctx.store.all("tags") if r["name"].lower() == term.lower()]
+    from reconciler.sandbox.resources.taxonomies import taxonomy_of_tag
+
     unique = {r["id"]: r for r in found}  # in id order, each once (tags--add-full-index-search step 9)
-    return misp_json([{"Tag": tag_json(unique[i])} for i in sorted(unique)])
+    return misp_json([{"Tag": tag_json(unique[i]), **(taxonomy_of_tag(ctx.store, unique[i]["name"]) or {})}
+                      for i in sorted(unique)])

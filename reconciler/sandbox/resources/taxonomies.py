@@ -278,3 +278,30 @@ def export(ctx: Ctx) -> Response:
 
 def without_uuid(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k != "uuid"}
+
+
+@cache
+def predicate_ids() -> dict[tuple[str, str], int]:
+    """(namespace, predicate) → a stable id: predicates numbered in taxonomy-id order, as MISP's table fills."""
+    order = sorted(library().values(), key=lambda t: misp_ids()[t.name])
+    pairs = [(t.name, p.predicate) for t in order for p in t.predicates.values()]
+    return {pair: number for number, pair in enumerate(pairs, start=1)}
+
+
+def taxonomy_of_tag(store: Store, name: str) -> dict[str, Any] | None:
+    """`Taxonomy` and `TaxonomyPredicate` of a taxonomy tag, enabled or not, as tags/search embeds them
+    (tags--add-full-index-search step 9); None for any other tag. Loads the library only for a known namespace."""
+    namespace, _, rest = name.partition(":")
+    predicate_name = rest.split("=", 1)[0]
+    if not rest or namespace not in misp_ids() or namespace not in library():
+        return None
+    predicate = library()[namespace].predicates.get(predicate_name)
+    ensure_loaded(store)
+    row = store.first("taxonomies", namespace=namespace)
+    if predicate is None or row is None:
+        return None
+    return {"Taxonomy": taxonomy_json(row), "TaxonomyPredicate": {
+        "id": str(predicate_ids()[(namespace, predicate_name)]), "taxonomy_id": str(row["id"]),
+        "value": predicate.predicate, "expanded": predicate.expanded, "colour": predicate.colour,
+        "description": predicate.description, "exclusive": bool(predicate.exclusive),
+        "numerical_value": None if predicate.numerical_value is None else str(predicate.numerical_value)}}
