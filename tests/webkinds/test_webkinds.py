@@ -126,7 +126,8 @@ def test_training_example_allowedlist_and_regexps_converge(tmp_path: Path, monke
     app = create_app(sandbox_db_url(state.state_dir, "training"))
     store = app.state.store
     with store.transaction():
-        assert [r["name"] for r in store.all("allowedlist")] == ["/^10\\.0\\.0\\./", "/training\\.example\\.org$/i"]
+        assert sorted(r["name"] for r in store.all("allowedlist")) == ["/^10\\.0\\.0\\./",
+                                                                      "/training\\.example\\.org$/i"]
         assert [r["regexp"] for r in store.all("regexp")] == ["/.:.ProgramData./i",
                                                               "/.:.Users.[^\\\\]+.AppData.Roaming./i"]
 
