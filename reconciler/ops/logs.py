@@ -46,8 +46,13 @@ class LogQuery:
                  "to": misp_time(self.until)}
         if self.email is not None and not self.audit:
             found["email"] = self.email
-        if self.user_id is not None and self.audit:
+        if self.audit:
+            # MISP 2.5's AuditLogsController takes `user` (an e-mail or id) and `created` (>=); the sandbox
+            # reads user_id and from/to. Each ignores the other's names, so both are sent. (`until` has no
+            # named-param form in MISP's audit index: there it narrows only the sandbox.)
+            found["user"] = self.email
             found["user_id"] = self.user_id
+            found["created"] = misp_time(self.since)
         return {name: value for name, value in found.items() if value}
 
 

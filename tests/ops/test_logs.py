@@ -96,3 +96,9 @@ def test_named_params_are_cakephp_paths() -> None:
     assert named_path("/admin/logs/index", {"model": "User", "action": "edit", "limit": 50, "page": 2}) == \
         "/admin/logs/index/model:User/action:edit/limit:50/page:2"
     assert LogQuery(since="2026-11-29T03:00:00+02:00").filters() == {"from": "2026-11-29 01:00:00"}
+
+
+def test_audit_filters_speak_both_misp_and_sandbox_names() -> None:
+    query = LogQuery(audit=True, email="admin@admin.test", user_id="1", since="2026-11-29")
+    assert query.filters() == {"user": "admin@admin.test", "user_id": "1", "from": "2026-11-29",
+                               "created": "2026-11-29"}
