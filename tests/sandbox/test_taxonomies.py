@@ -125,3 +125,12 @@ async def test_only_site_admins_change_taxonomies(sandbox_http: httpx.AsyncClien
     key = {"Authorization": user["authkey"]}
     assert (await sandbox_http.get("/taxonomies/index", headers=key)).status_code == 200
     assert (await sandbox_http.post(f"/taxonomies/enable/{PAP}", headers=key, json={})).status_code == 403
+
+
+async def test_update_finds_the_library_current_and_add_tag_logs_new_tags(sandbox_http: httpx.AsyncClient) -> None:
+    updated = (await sandbox_http.post("/taxonomies/update", json={})).json()
+    assert (updated["success"], updated["message"]) == (True, "All taxonomy libraries are up to date already.")
+    await sandbox_http.post(f"/taxonomies/addTag/{PAP}", json={})
+    await sandbox_http.post(f"/taxonomies/addTag/{PAP}", json={})  # existing tags are updated, not re-added
+    logs = (await sandbox_http.get("/admin/logs/index/model:Tag")).json()
+    assert sorted(r["Log"]["title"].split(": ")[1] for r in logs) == PAP_TAGS

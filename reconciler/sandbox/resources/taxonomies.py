@@ -221,8 +221,9 @@ def add_tag(ctx: Ctx) -> Response:
                   "numerical_value": entry["numerical"]}
         tag = ctx.store.first("tags", name=entry["tag"])
         if tag is None:
-            ctx.store.insert("tags", {"name": entry["tag"], "exportable": 1, "org_id": 0, "user_id": 0,
-                                      "local_only": 0, "is_galaxy": 0, "is_custom_galaxy": 0, **values})
+            tag = ctx.store.insert("tags", {"name": entry["tag"], "exportable": 1, "org_id": 0, "user_id": 0,
+                                            "local_only": 0, "is_galaxy": 0, "is_custom_galaxy": 0, **values})
+            ctx.log("Tag", tag["id"], "add", f"Tag ({tag['id']}): {tag['name']}")
         else:
             ctx.store.update("tags", tag["id"], values)
     body: dict[str, Any] = {"saved": True, "success": True, "name": "The tag(s) has been saved.",
@@ -243,6 +244,14 @@ def disable_tag(ctx: Ctx) -> Response:
     # A browser-style redirect to the site root, empty, yet labelled JSON (taxonomies--addtag-selection step 7).
     return Response("", status_code=302, headers={"location": f"{ctx.app_state.base_url}/",
                                                   "content-type": "application/json; charset=UTF-8"})
+
+
+@route("/taxonomies/update", methods=("POST",))
+def update(ctx: Ctx) -> Response:
+    """The library is the one pytaxonomies ships, loaded once: an update finds nothing newer (reference §8)."""
+    ensure_loaded(ctx.store)
+    message = "All taxonomy libraries are up to date already."
+    return misp_json({"saved": True, "success": True, "name": message, "message": message, "url": "/taxonomies/update"})
 
 
 @route("/taxonomies/toggleRequired", methods=("POST",))
