@@ -253,3 +253,20 @@ def test_real_misp_without_web_login_says_what_to_set(tmp_path: Path) -> None:
         session_for(client, "allowedlist")
     assert issubclass(WebLoginMissing, Refused)
     asyncio.run(client.aclose())
+
+
+def test_instance_web_login_is_used_and_a_wrong_password_is_a_clear_refusal(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws.write("instance.yaml", """
+instance:
+  web_login: {email: admin@admin.test, password: {env: WEB_PW}}
+""")
+    ws.write("web.yaml", "allowedlist: [/via-login/]\n")
+    monkeypatch.setenv("WEB_PW", "not-the-password-42")
+    with pytest.raises(Refused, match=r"refused the web login of admin@admin\.test") as refused:
+        ws.plan()
+    assert "not-the-password-42" not in str(refused.value)
+    monkeypatch.setenv("WEB_PW", "admin")
+    applied_ok(ws)
+    assert allowedlist_rows(ws) == ["/via-login/"]
+    assert summary(ws) == []
