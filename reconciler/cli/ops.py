@@ -307,15 +307,21 @@ def show_logs(page: Any, audit: bool, fmt: str) -> None:
         import json
 
         click.echo(json.dumps(REDACTOR.scrub_obj({"page": page.page, "limit": page.limit, "has_more": page.has_more,
-                                                  "rows": page.rows, "notes": page.notes}), indent=2))
+                                                  "rows": page.rows, "application_log": page.related,
+                                                  "notes": page.notes}), indent=2))
         return
-    columns = AUDIT_COLUMNS if audit else LOG_COLUMNS
-    table = Table(title=f"MISP {'audit' if audit else 'application'} log, page {page.page}", show_edge=False)
-    for column in columns:
-        table.add_column(column)
-    for row in page.rows:
-        table.add_row(*(escape(REDACTOR.scrub(str(row.get(c) if row.get(c) is not None else ""))) for c in columns))
-    console.print(table)
+    tables = [(f"MISP {'audit' if audit else 'application'} log, page {page.page}", AUDIT_COLUMNS if audit
+               else LOG_COLUMNS, page.rows)]
+    if page.related:
+        tables.append(("The same requests in MISP's application log", LOG_COLUMNS, page.related))
+    for title, columns, rows in tables:
+        table = Table(title=title, show_edge=False)
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(escape(REDACTOR.scrub(str(row.get(c) if row.get(c) is not None else "")))
+                            for c in columns))
+        console.print(table)
     more = f"; next page: --page {page.page + 1}" if page.has_more else ""
     console.print(f"{len(page.rows)} row(s){more}")
     for note in page.notes:

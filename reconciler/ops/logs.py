@@ -63,6 +63,7 @@ class LogPage:
     limit: int
     has_more: bool
     notes: list[str] = field(default_factory=list)
+    related: list[dict[str, Any]] = field(default_factory=list)  # --run: application-log rows of these rows
 
 
 def misp_time(value: str | None) -> str | None:
@@ -179,5 +180,41 @@ async def rows_for_requests(client: MispClient, request_ids: Sequence[str], quer
     if query.text:
         rows = [row for row in rows if matches(row, query.text)]
     first = (query.page - 1) * query.limit
-    return LogPage(rows[first:first + query.limit], query.page, query.limit,
-                   has_more=len(rows) > first + query.limit)
+    shown = rows[first:first + query.limit]
+    return LogPage(shown, query.page, query.limit, has_more=len(rows) > first + query.limit,
+                   related=await application_rows(client, shown) if shown else [])
+
+
+SAME_MOMENT_SECONDS = 5  # an audit row and its application-log twin are written by one request
+
+
+def created_at(row: Mapping[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(row.get("created") or ""))
+    except ValueError:
+        return None
+
+
+def twin_of(log: Mapping[str, Any], audits: Sequence[Mapping[str, Any]]) -> bool:
+    """An application-log row written with one of these audit rows: same model, id and action, same moment
+    (MISP's application log carries no request id, so the audit row is the link)."""
+    for audit in audits:
+        if (str(audit.get("model")), str(audit.get("model_id")), str(audit.get("action"))) != \
+                (str(log.get("model")), str(log.get("model_id")), str(log.get("action"))):
+            continue
+        when, then = created_at(log), created_at(audit)
+        if when is None or then is None or abs((when - then).total_seconds()) <= SAME_MOMENT_SECONDS:
+            return True
+    return False
+
+
+async def application_rows(client: MispClient, audits: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The application-log rows matching a page of audit rows: one filtered request per model."""
+    by_model: dict[str, set[str]] = {}
+    for audit in audits:
+        by_model.setdefault(str(audit.get("model")), set()).add(str(audit.get("model_id")))
+    found: list[dict[str, Any]] = []
+    for model, ids in sorted(by_model.items()):
+        body = {"model": model, "model_id": sorted(ids), "limit": 1000}
+        found += [row for row in unwrap(await client.post(LOGS, body, idempotent=True)) if twin_of(row, audits)]
+    return sorted(found, key=lambda row: int(row.get("id") or 0))

@@ -51,6 +51,9 @@ def test_run_shows_misp_rows_for_exactly_that_runs_requests(ws: Workspace) -> No
     assert sorted(row["model_title"] for row in rows) == ["Run Org A", "Run Org B"]
     assert {row["request_id"] for row in rows} <= set(ids)
     assert all(row["model"] == "Organisation" and row["action"] == "add" for row in rows)
+    # and their twins in the application log, matched by model, id, action and moment
+    assert sorted(row["title"] for row in data["application_log"]) == ["Run Org A", "Run Org B"]
+    assert {row["model_id"] for row in data["application_log"]} == {row["model_id"] for row in rows}
     text = invoke(ws, "logs", "--run", str(applied.run_id))
     assert text.exit_code == 0 and "Run Org A" in text.stdout and "2 row(s)" in text.stdout
 
