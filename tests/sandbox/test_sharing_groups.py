@@ -172,5 +172,14 @@ async def test_org_admin_must_list_its_own_org_with_extend(sandbox_http: httpx.A
         "name": "By org admin", "SharingGroupOrg": [{"extend": True, "Organisation": {"uuid": org["uuid"]}}]})
     assert listed.status_code == 200 and listed.json()["SharingGroup"]["org_id"] == org["id"]
     sg_id = listed.json()["SharingGroup"]["id"]
-    refused = await sandbox_http.post(f"/sharing_groups/edit/{sg_id}", headers=key, json={"name": "x"})
+    # The owner has extend rights, yet MISP applies its edit to nothing: 200 with the group unchanged.
+    unchanged = await sandbox_http.post(f"/sharing_groups/edit/{sg_id}", headers=key, json={"name": "x"})
+    assert (unchanged.status_code, unchanged.json()["SharingGroup"]["name"]) == (200, "By org admin")
+    other = await add_org(sandbox_http, "Third")
+    added = await sandbox_http.post(f"/sharing_groups/addOrg/{sg_id}/{other['id']}", headers=key, json={})
+    assert added.json()["name"] == "Organisation added to the sharing group."
+    foreign = (await add_sg(sandbox_http, name="Admin's"))["SharingGroup"]["id"]
+    refused = await sandbox_http.post(f"/sharing_groups/edit/{foreign}", headers=key, json={"name": "x"})
     assert (refused.status_code, refused.json()["name"]) == (405, "Action not allowed.")
+    no_rights = await sandbox_http.post(f"/sharing_groups/addOrg/{foreign}/{other['id']}", headers=key, json={})
+    assert (no_rights.status_code, no_rights.json()["name"]) == (405, "Invalid sharing group or no editing rights.")

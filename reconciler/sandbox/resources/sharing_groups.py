@@ -271,10 +271,28 @@ def edit(ctx: Ctx) -> Response:
         raise ctx.not_found("Invalid sharing group.")
     if ctx.method != "POST":
         return misp_json(EDIT_DESCRIPTION)  # GET and PUT describe (sharing_groups--errors step 17)
-    if not ctx.is_site_admin:
+    if not may_extend(ctx, sg):
         raise misp_error(405, "Action not allowed.", ctx.url)
+    if not (ctx.is_site_admin or (ctx.perm("perm_sync") and not sg["local"])):
+        # MISP's capture applies an edit only for these callers; its owner-org check reads a missing key, so an
+        # owner gets 200 with the group unchanged (reference §6.3).
+        return misp_json(answer(ctx, sg))
     data = ctx.data("SharingGroup")
     return apply_edit(ctx, sg, data)
+
+
+def may_extend(ctx: Ctx, sg: Row) -> bool:
+    """Extend rights (reference §6.1): site admin; the owner org or an extending member with perm_sharing_group;
+    the sync user who captured the group."""
+    if ctx.is_site_admin:
+        return True
+    assert ctx.user is not None
+    if ctx.user["id"] == sg["sync_user_id"] and ctx.perm("perm_sync"):
+        return True
+    if not ctx.perm("perm_sharing_group"):
+        return False
+    member = ctx.store.first("sharing_group_orgs", sharing_group_id=sg["id"], org_id=ctx.user["org_id"])
+    return sg["org_id"] == ctx.user["org_id"] or bool(member and member["extend"])
 
 
 @route("/sharing_groups/delete", methods=("POST", "DELETE"), access="user", wrong_method=None)
@@ -297,7 +315,7 @@ def member_target(ctx: Ctx) -> tuple[Row, Row, dict[str, Any]]:
     body = body if isinstance(body, dict) else {}
     sg_ident = ctx.args[0] if ctx.args else str(body.get("sg_id") or body.get("sg_uuid") or body.get("id") or "")
     sg = find_sg(ctx, sg_ident) if sg_ident else None
-    if sg is None or not ctx.is_site_admin:
+    if sg is None or not may_extend(ctx, sg):
         raise misp_error(405, "Invalid sharing group or no editing rights.", ctx.url)
     org_ident = ctx.args[1] if len(ctx.args) > 1 else str(body.get("org_id") or body.get("org_uuid")
                                                           or body.get("org_name") or "")
@@ -339,7 +357,7 @@ def server_target(ctx: Ctx) -> tuple[Row, Row, dict[str, Any]]:
     body = body if isinstance(body, dict) else {}
     sg_ident = ctx.args[0] if ctx.args else str(body.get("sg_id") or body.get("sg_uuid") or body.get("id") or "")
     sg = find_sg(ctx, sg_ident) if sg_ident else None
-    if sg is None or not ctx.is_site_admin:
+    if sg is None or not may_extend(ctx, sg):
         raise misp_error(405, "Invalid sharing group or no editing rights.", ctx.url)
     ident = ctx.args[1] if len(ctx.args) > 1 else str(body.get("server_id") or body.get("server_url")
                                                        or body.get("server_name") or "")
