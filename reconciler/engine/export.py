@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pydantic import ValidationError
 
 from reconciler.backend.errors import Rejected
+from reconciler.backend.web import WebLoginMissing
 from reconciler.engine.live import Live
 from reconciler.engine.read import read_identity
 from reconciler.kinds import KINDS
@@ -108,6 +109,9 @@ async def read_kinds(client: MispClient, kinds: Sequence[Kind]) -> tuple[Live, l
             if exc.status not in (404, 405):
                 raise
             notes.append(f"{kind.name}: not exported, this MISP does not serve its list ({exc.status})")
+            continue
+        except WebLoginMissing as exc:  # MISP shows this kind only to a browser session
+            notes.append(f"{kind.name}: not exported: {exc}")
             continue
         for raw in rows:
             obj = kind.adapter.parse(raw, live)
