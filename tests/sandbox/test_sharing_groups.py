@@ -183,3 +183,32 @@ async def test_org_admin_must_list_its_own_org_with_extend(sandbox_http: httpx.A
     assert (refused.status_code, refused.json()["name"]) == (405, "Action not allowed.")
     no_rights = await sandbox_http.post(f"/sharing_groups/addOrg/{foreign}/{other['id']}", headers=key, json={})
     assert (no_rights.status_code, no_rights.json()["name"]) == (405, "Invalid sharing group or no editing rights.")
+
+
+async def test_index_filters_and_inactive_groups(sandbox_http: httpx.AsyncClient) -> None:
+    a = await add_org(sandbox_http, "Org A")
+    await add_sg(sandbox_http, name="Alpha", SharingGroupOrg=[{"uuid": a["uuid"]}])
+    await add_sg(sandbox_http, name="Beta", description="second")
+    await add_sg(sandbox_http, name="Dormant", active=False)
+
+    async def names(path: str) -> list[str]:
+        return [g["SharingGroup"]["name"] for g in (await sandbox_http.get(path)).json()["response"]]
+
+    assert await names("/sharing_groups/index") == ["Alpha", "Beta"]
+    assert await names("/sharing_groups/index/true") == ["Dormant"]
+    assert await names("/sharing_groups/index/value:SECOND") == ["Beta"]
+    assert await names(f"/sharing_groups/index/searchorg:{a['uuid']}") == ["Alpha"]
+
+
+async def test_the_owner_views_its_group_but_the_index_ignores_ownership(sandbox_http: httpx.AsyncClient) -> None:
+    org = await add_org(sandbox_http, "Other")
+    roles = {r["Role"]["name"]: r["Role"]["id"] for r in (await sandbox_http.get("/roles/index")).json()}
+    user = (await sandbox_http.post("/admin/users/add", json={
+        "email": "oa@other.example", "org_id": org["id"], "role_id": roles["Org Admin"]})).json()["User"]
+    key = {"Authorization": user["authkey"]}
+    sg = (await sandbox_http.post("/sharing_groups/add", headers=key, json={
+        "name": "Owned", "SharingGroupOrg": [{"extend": True, "Organisation": {"uuid": org["uuid"]}}]})).json()
+    sg_id = sg["SharingGroup"]["id"]
+    await sandbox_http.post(f"/sharing_groups/removeOrg/{sg_id}/{org['id']}", json={})
+    assert (await sandbox_http.get(f"/sharing_groups/view/{sg_id}", headers=key)).status_code == 200
+    assert (await sandbox_http.get("/sharing_groups/index", headers=key)).json() == {"response": []}

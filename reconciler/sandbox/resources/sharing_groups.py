@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.responses import Response
 
@@ -77,13 +78,29 @@ def find_sg(ctx: Ctx, ident: str) -> Row | None:
     return ctx.store.first("sharing_groups", uuid=ident.lower()) if UUID_RE.match(ident) else None
 
 
-def visible(ctx: Ctx, sg: Row) -> bool:
+def visible(ctx: Ctx, sg: Row, *, owner_counts: bool = False) -> bool:
+    """Who sees a group. The view counts the owner org; the index and the add/edit answers do not
+    (reference §6, visibility caveat)."""
     if ctx.is_site_admin:
         return True
     assert ctx.user is not None
+    if owner_counts and sg["org_id"] == ctx.user["org_id"]:
+        return True
     member = ctx.store.first("sharing_group_orgs", sharing_group_id=sg["id"], org_id=ctx.user["org_id"])
     everyone = ctx.store.first("sharing_group_servers", sharing_group_id=sg["id"], server_id=0, all_orgs=1)
     return member is not None or everyone is not None
+
+
+def filtered_in(ctx: Ctx, sg: Row) -> bool:
+    """The index's named filters: `value:` (name, description, releasability) and `searchorg:` (a member org)."""
+    term = unquote(ctx.named.get("value", "")).lower()
+    if term and not any(term in str(sg[k] or "").lower() for k in ("name", "description", "releasability")):
+        return False
+    if "searchorg" in ctx.named:
+        org = find_org(ctx.store, unquote(ctx.named["searchorg"]))
+        return org is not None and ctx.store.first("sharing_group_orgs", sharing_group_id=sg["id"],
+                                                   org_id=org["id"]) is not None
+    return True
 
 
 @route("/sharing_groups/index", access="user")
@@ -91,7 +108,7 @@ def index(ctx: Ctx) -> Response:
     inactive = bool(ctx.args) and ctx.args[0] == "true"
     body = []
     for sg in ctx.store.all("sharing_groups"):
-        if bool(sg["active"]) == inactive or not visible(ctx, sg):
+        if bool(sg["active"]) == inactive or not visible(ctx, sg) or not filtered_in(ctx, sg):
             continue
         listed = {k: v for k, v in sg_json(sg).items() if k in ("id", "uuid", "name", "description", "releasability",
                                                                  "local", "active", "roaming")}
@@ -110,7 +127,7 @@ def index(ctx: Ctx) -> Response:
 @route("/sharing_groups/view", access="user")
 def view(ctx: Ctx) -> Response:
     sg = find_sg(ctx, ctx.args[0]) if ctx.args else None
-    if sg is None or not visible(ctx, sg):
+    if sg is None or not visible(ctx, sg, owner_counts=True):
         raise misp_error(405, NOT_VISIBLE, ctx.url)
     owner = ctx.store.get("organisations", sg["org_id"])
     body = answer(ctx, sg)
