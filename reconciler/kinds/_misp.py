@@ -61,3 +61,23 @@ def stated(entry: Any, names: Iterable[str]) -> list[str]:
     """The fields among `names` the manifest wrote (or defaults filled in)."""
     written = entry.model_fields_set
     return [name for name in names if name in written]
+
+
+def canonical_rules(value: Any) -> dict[str, Any] | None:
+    """MISP keeps sync/feed rules as a JSON string full of empty OR/NOT lists and empty url_params: keep only
+    what filters something, with lists sorted (their order means nothing to MISP)."""
+    import json
+
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else None
+    if not isinstance(value, dict):
+        return None
+    result: dict[str, Any] = {}
+    for name, rule in value.items():
+        if isinstance(rule, dict):
+            kept = {k: sorted(v) for k, v in rule.items() if v}
+            if kept:
+                result[name] = kept
+        elif rule:
+            result[name] = rule
+    return result or None

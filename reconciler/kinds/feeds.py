@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
-from reconciler.kinds._misp import as_bool, as_int, as_text, rows, unwrap
+from reconciler.kinds._misp import as_bool, as_int, as_text, canonical_rules, rows, unwrap
 from reconciler.kinds.servers import Rules
 from reconciler.model.fields import Ordered
 from reconciler.model.secrets import SecretRef
@@ -87,23 +87,6 @@ class Feed(Entry):
 DISTRIBUTIONS = ("org", "community", "connected", "all", "sharing_group", "inherit")  # MISP's 0..5
 FLAGS = ("fixed_event", "delta_merge", "publish", "override_ids", "caching_enabled", "lookup_visible", "enabled")
 TEXTS = ("name", "provider", "url", "source_format", "input_source")
-
-
-def canonical_rules(value: Any) -> dict[str, Any] | None:
-    """MISP keeps rules as a JSON string; empty OR/NOT lists and empty url_params mean no rule at all."""
-    if isinstance(value, str):
-        value = json.loads(value) if value.strip() else None
-    if not isinstance(value, dict):
-        return None
-    result = {}
-    for name, rule in value.items():
-        if isinstance(rule, dict):
-            kept = {k: sorted(v) for k, v in rule.items() if v}
-            if kept:
-                result[name] = kept
-        elif rule:
-            result[name] = rule
-    return result or None
 
 
 class FeedAdapter:

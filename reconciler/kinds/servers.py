@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
-from reconciler.kinds._misp import as_bool, as_int, as_text, rows, unwrap
+from reconciler.kinds._misp import as_bool, as_int, as_text, canonical_rules, rows, unwrap
 from reconciler.kinds.organisations import UUID_PATTERN
 from reconciler.model.fields import AsSet
 from reconciler.model.secrets import SecretRef
@@ -77,23 +77,6 @@ class Server(Entry):
 FLAGS = ("push", "pull", "push_sightings", "push_galaxy_clusters", "pull_galaxy_clusters", "push_analyst_data",
          "pull_analyst_data", "caching_enabled", "unpublish_event", "publish_without_email", "internal", "self_signed",
          "skip_proxy", "remove_missing_tags")
-
-
-def canonical_rules(value: Any) -> dict[str, Any] | None:
-    """MISP stores rules as JSON strings full of empty OR/NOT lists: keep only what filters something."""
-    if isinstance(value, str):
-        value = json.loads(value) if value.strip() else None
-    if not isinstance(value, dict):
-        return None
-    result: dict[str, Any] = {}
-    for name, rule in value.items():
-        if isinstance(rule, dict):
-            kept = {k: sorted(v) for k, v in rule.items() if v}
-            if kept:
-                result[name] = kept
-        elif rule:
-            result[name] = rule
-    return result or None
 
 
 def remote_org_name(entry: Server) -> str:
