@@ -168,6 +168,7 @@ async def make_plan(desired: Desired, client: MispClient, state: StateStore, opt
                              "its place (MISP applies them by ascending id)" for kind, key in sorted(stale))
     result.diagnostics.extend(pgp)
     result.plan.notes.extend(unmanaged_notes(desired, kinds))
+    result.plan.notes.extend(flagged_settings_notes(desired, live))
     if approvals is not None:
         result.plan.notes.append(f"approved by {', '.join(map(str, approvals['approvers']))}")  # type: ignore[call-overload]
         live.extra["approvals"] = approvals
@@ -183,6 +184,20 @@ def stale_copies(live: Live, kinds: list[Kind]) -> dict[tuple[str, str], Any]:
     return {(kind.name, obj.key): OwnedObject(kind=kind.name, key=obj.key, misp_id=obj.id, uuid=None,
                                               fields=frozenset(), fingerprint="{}")
             for kind in kinds for obj in live.live(kind.name).values() if obj.raw.get("stale_copy_of")}
+
+
+def flagged_settings_notes(desired: Desired, live: Live) -> list[str]:
+    """Settings MISP flags as wrong at critical or recommended level that no manifest addresses: said, not
+    changed (information for the admin)."""
+    declared = desired.entries.get("settings", {})
+    levels = {0: "critical", 1: "recommended"}
+    notes = []
+    for name, obj in sorted(live.live("settings").items()):
+        level = obj.raw.get("level")
+        if obj.raw.get("error") and level in levels and name not in declared:
+            message = obj.raw.get("errorMessage") or "MISP flags its current value"
+            notes.append(f"settings[{name!r}] ({levels[level]}): {message} — not addressed by the manifests")
+    return notes
 
 
 def unmanaged_notes(desired: Desired, kinds: list[Kind]) -> list[str]:

@@ -426,3 +426,11 @@ def test_an_unresolved_member_reference_points_at_the_member(tmp_path: Path) -> 
                         "      - {org: Nowhere}\n")
     [diag] = [d for d in ws.plan().diagnostics if d.code == "unresolved-reference"]
     assert diag.subject is not None and (diag.subject.line, diag.subject.column) == (5, 15)
+
+
+def test_plan_lists_critical_settings_misp_flags_that_the_manifests_leave_alone(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    ws.write("settings.yaml", "settings:\n  MISP.welcome_text_top: Hello\n  GnuPG.email: misp@example.org\n")
+    notes = ws.plan().plan.notes
+    assert any(n.startswith("settings['MISP.external_baseurl'] (critical)") for n in notes)
+    assert not any("GnuPG.email" in n for n in notes)  # declared: addressed by the manifests
