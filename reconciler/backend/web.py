@@ -113,11 +113,13 @@ class WebSession:
     def __repr__(self) -> str:
         return f"WebSession({self._api.base_url!r}, {self._credentials.email!r})"
 
-    async def _send(self, method: str, path: str, data: Mapping[str, str] | None = None) -> httpx.Response:
+    async def _send(self, method: str, path: str, data: Mapping[str, str] | None = None,
+                    headers: Mapping[str, str] | None = None) -> httpx.Response:
         request_id = str(uuid.uuid4())
         started = asyncio.get_running_loop().time()
         try:
-            response = await self._http.request(method, path, data=data, headers={"X-Request-Id": request_id})
+            response = await self._http.request(method, path, data=data,
+                                                headers={**(headers or {}), "X-Request-Id": request_id})
         except httpx.TransportError as exc:
             self._api._record(method, path, None, request_id, started)
             raise MispError(f"no answer from MISP's web page {method} {path} ({exc.__class__.__name__})") from None
@@ -176,3 +178,28 @@ class WebSession:
             return response
         detail = page_message(response.text) if response.status_code in (200, 400) else response.reason_phrase
         raise Rejected("POST", action, response.status_code, {"message": detail})
+
+    async def ajax(self, path: str, values: Mapping[str, str] | None = None) -> dict[str, object]:
+        """POST to one of MISP's AJAX-only endpoints (`X-Requested-With: XMLHttpRequest`, e.g. template
+        elements) and return its legacy `{saved, success|errors}` answer. When MISP serves a form at `path`
+        to an AJAX GET (its popup), that form's hidden token inputs are sent along; otherwise the values
+        alone. `saved: false`, or an `errors` key (MISP's element delete answers `saved: true` with errors),
+        becomes Rejected."""
+        ajax = {"X-Requested-With": "XMLHttpRequest"}
+        await self.login()
+        tokens: dict[str, str] = {}
+        form_page = await self._send("GET", path, headers=ajax)
+        if form_page.status_code == 200:
+            form = LexborHTMLParser(form_page.text).css_first("form")
+            if form is not None:
+                tokens = form_values(form)
+        response = await self._send("POST", path, {**tokens, **(values or {})}, headers=ajax)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if response.status_code != 200 or not isinstance(answer, dict) or not answer.get("saved") \
+                or answer.get("errors"):
+            detail = answer.get("errors") or answer.get("name") if isinstance(answer, dict) else None
+            raise Rejected("POST", path, response.status_code, {"message": str(detail or response.reason_phrase)})
+        return answer

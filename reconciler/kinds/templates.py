@@ -5,12 +5,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from selectolax.lexbor import LexborHTMLParser
 
-from reconciler.kinds._kind import Entry, Kind
+from reconciler.backend.errors import MispError, Rejected
+from reconciler.backend.web import session_for
+from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
 from reconciler.model.fields import AsSet, Ordered
+
+if TYPE_CHECKING:
+    from reconciler.backend.client import MispClient
 
 
 class Strict(BaseModel):
@@ -62,5 +72,202 @@ class Template(Entry):
     tags: Annotated[list[str], AsSet()] = []
     elements: Annotated[list[Element], Ordered()] = []
 
+    # MISP's pages show an element's kind and name only: the rest of its definition (category, type, flags,
+    # text) is compared with the fingerprint the ledger recorded at the last apply (see TemplateAdapter).
+    WRITE_ONLY: ClassVar[frozenset[str]] = frozenset({"element_details"})
 
-KIND = Kind(name="templates", model=Template, key=lambda e: e.name, refs={"tags": "tags"})
+
+# -- adapter: MISP's web pages ------------------------------------------------------------------------
+# MISP 2.5.1 has no JSON read API for templates (index/view answer 500 to an API key) and black-holes every
+# API write, so everything goes through a web session (reconciler.backend.web), as a browser would.
+INDEX = "/templates/index"
+FIELD = "data[Template][{}]"
+# MISP's fresh install ships these four, owned by "MISP": never read, changed or deleted unless declared.
+BUILT_IN = frozenset({"Phishing E-mail", "Phishing E-mail with malicious attachment", "Malware Report",
+                      "Indicator List"})
+WRAPPERS = {"text": "TemplateElementText", "attribute": "TemplateElementAttribute", "file": "TemplateElementFile"}
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def element_kind(element: Element) -> tuple[str, TextElement | AttributeElement | FileElement]:
+    for kind in ("text", "attribute", "file"):
+        value = getattr(element, kind)
+        if value is not None:
+            return kind, value
+    raise AssertionError("an element is exactly one of text, attribute or file")
+
+
+def element_summary(element: Element) -> dict[str, str]:
+    """What MISP's view page shows of an element: its kind and its name (the canonical `elements`)."""
+    kind, value = element_kind(element)
+    return {kind: value.name}
+
+
+def element_form(element: Element) -> tuple[str, dict[str, str]]:
+    """The element kind and the form fields MISP's element add popup posts."""
+    kind, value = element_kind(element)
+    prefix = f"data[{WRAPPERS[kind]}]"
+    if isinstance(value, TextElement):
+        fields = {"name": value.name, "text": value.text}
+    elif isinstance(value, AttributeElement):
+        fields = {"name": value.name, "description": value.description, "category": value.category,
+                  "type": value.type, "complex": "0", "to_ids": _flag(value.to_ids),
+                  "mandatory": _flag(value.mandatory), "batch": _flag(value.batch)}
+    else:
+        fields = {"name": value.name, "description": value.description, "category": value.category,
+                  "malware": _flag(value.malware), "mandatory": _flag(value.mandatory), "batch": _flag(value.batch)}
+    return kind, {f"{prefix}[{name}]": text for name, text in fields.items()}
+
+
+@dataclass(frozen=True)
+class TemplateAdapter:
+    """Event templates through MISP's web pages.
+
+    Read: the HTML index (one page: MISP does not paginate it) lists every template with its name, description
+    and share flag; the tags and the elements are only on each template's view page, so `fetch` also reads the
+    view page of each *declared* template found in the index (the per-declared-object read exception of the
+    Adapter protocol; undeclared templates are known from the index only, enough to delete them). MISP's four
+    built-in templates are left out unless declared, so they are never changed or deleted by accident.
+
+    Elements: the view page shows each element's kind and name in order, which is the canonical `elements`
+    (drift in order, kind or name shows). The rest of an element's definition is not on any page: it is the
+    write-only `element_details`, compared with the ledger's fingerprint of the last apply. When either
+    differs, the update deletes every element of the template and adds the declared ones again in manifest
+    order (MISP appends an added element at the last position), rather than editing elements one by one.
+
+    Writes: the add, edit and delete forms with their CSRF tokens; elements through MISP's AJAX endpoints.
+    `tags` is a JSON list of tag ids in the form. Note MISP makes the writer's organisation the owner of a
+    template it saves (an edit by a site admin takes ownership)."""
+
+    async def fetch(self, client: MispClient, declared: Mapping[str, Entry]) -> Sequence[Mapping[str, Any]]:
+        session = session_for(client, "templates")
+        tree = LexborHTMLParser(await session.get(INDEX))
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for tr in tree.css("div.templates table tr"):
+            cells = tr.css("td")
+            if len(cells) < 5 or not cells[0].text(strip=True).isdigit():
+                continue
+            row: dict[str, Any] = {"id": cells[0].text(strip=True), "share": cells[1].text(strip=True) == "Yes",
+                                   "org": cells[2].text(strip=True), "name": cells[3].text(strip=True),
+                                   "description": cells[4].text(strip=True)}
+            if row["name"] in seen:
+                continue  # MISP does not keep names unique: the first (lowest id) one is the one managed
+            seen.add(row["name"])
+            if row["name"] in BUILT_IN and row["org"] == "MISP" and row["name"] not in declared:
+                continue
+            if row["name"] in declared:
+                row.update(await self.view(client, row["id"]))
+            rows.append(row)
+        return rows
+
+    async def view(self, client: MispClient, template_id: str) -> dict[str, Any]:
+        tree = LexborHTMLParser(await session_for(client, "templates").get(f"/templates/view/{template_id}"))
+
+        def text(selector: str) -> str:
+            node = tree.css_first(selector)
+            return node.text(strip=True) if node is not None else ""
+
+        elements = [{"id": li.attributes.get("data-id") or "", "kind": li.attributes.get("data-type") or "",
+                     "name": li.text(strip=True)} for li in tree.css("#templateElements li.template-element")]
+        return {"description": text("#templateDescription"), "share": text("#templateShare") == "Yes",
+                "tags": [li.text(strip=True) for li in tree.css("#templateTags li.template-tag")],
+                "elements": elements, "viewed": True}
+
+    def parse(self, raw: Mapping[str, Any], names: Names) -> LiveObject | None:
+        name, rid = str(raw.get("name") or ""), str(raw.get("id") or "")
+        if not name or not rid:
+            return None
+        fields: dict[str, object] = {"name": name, "description": str(raw.get("description") or ""),
+                                     "share": bool(raw.get("share"))}
+        if raw.get("viewed"):
+            fields["tags"] = sorted(str(t) for t in raw.get("tags") or [])
+            fields["elements"] = [{str(e["kind"]): str(e["name"])} for e in raw.get("elements") or []]
+        return LiveObject(key=name, id=rid, fields=fields, raw=raw)
+
+    def desired(self, entry: Entry, names: Names) -> dict[str, object]:
+        assert isinstance(entry, Template)
+        stated = entry.model_fields_set
+        want: dict[str, object] = {"name": entry.name}
+        if "description" in stated:
+            want["description"] = entry.description
+        if "share" in stated:
+            want["share"] = entry.share
+        if "tags" in stated:
+            want["tags"] = sorted(set(entry.tags))
+        if "elements" in stated:
+            want["elements"] = [element_summary(e) for e in entry.elements]
+            want["element_details"] = [e.model_dump(exclude_none=True) for e in entry.elements]
+        return want
+
+    def form(self, entry: Template, names: Names, current: Mapping[str, str] | None = None) -> dict[str, str]:
+        stated = entry.model_fields_set
+        values = {FIELD.format("name"): entry.name}
+        if current is None or "description" in stated:
+            values[FIELD.format("description")] = entry.description
+        if current is None or "share" in stated:
+            values[FIELD.format("share")] = _flag(entry.share)
+        if current is None or "tags" in stated:
+            values[FIELD.format("tags")] = json.dumps([int(names.id_of("tags", t)) for t in sorted(set(entry.tags))])
+        return values
+
+    async def add_elements(self, client: MispClient, template_id: str, entry: Template) -> None:
+        session = session_for(client, "templates")
+        for element in entry.elements:  # MISP appends each one: manifest order is the resulting order
+            kind, values = element_form(element)
+            try:
+                await session.ajax(f"/templateElements/add/{kind}/{template_id}", values)
+            except Rejected as exc:
+                raise MispError(f"template {entry.name!r}: MISP refused the {kind} element "
+                                f"{element_kind(element)[1].name!r}: {exc}") from exc
+
+    async def reread(self, client: MispClient, entry: Template, template_id: str, names: Names) -> LiveObject:
+        raw: dict[str, Any] = {"id": template_id, "name": entry.name, **await self.view(client, template_id)}
+        obj = self.parse(raw, names)
+        assert obj is not None
+        return obj
+
+    async def create(self, client: MispClient, entry: Entry, names: Names) -> LiveObject:
+        assert isinstance(entry, Template)
+        response = await session_for(client, "templates").submit("/templates/add", "form#TemplateForm",
+                                                                 self.form(entry, names))
+        template_id = urlsplit(response.headers.get("location", "")).path.rstrip("/").rsplit("/", 1)[-1]
+        if not template_id.isdigit():
+            raise MispError(f"template {entry.name!r} was saved but MISP did not say its id "
+                            f"(redirected to {response.headers.get('location')!r})")
+        await self.add_elements(client, template_id, entry)
+        return await self.reread(client, entry, template_id, names)
+
+    async def update(self, client: MispClient, entry: Entry, live: LiveObject,
+                     changed: Mapping[str, object], names: Names) -> LiveObject:
+        assert isinstance(entry, Template)
+        session = session_for(client, "templates")
+        if set(changed) & {"name", "description", "share", "tags"}:
+            await session.submit(f"/templates/edit/{live.id}", "form#TemplateForm", self.form(entry, names, {}))
+        if set(changed) & {"elements", "element_details"}:
+            current = live.raw.get("elements")
+            if current is None:
+                current = (await self.view(client, live.id))["elements"]
+            for element in current:
+                try:
+                    await session.ajax(f"/templateElements/delete/{element['id']}")
+                except Rejected as exc:
+                    if exc.status != 404:  # 404: already gone
+                        raise
+            await self.add_elements(client, live.id, entry)
+        return await self.reread(client, entry, live.id, names)
+
+    async def delete(self, client: MispClient, live: LiveObject, names: Names) -> None:
+        action = f"/templates/delete/{live.id}"
+        session = session_for(client, "templates")
+        tree = LexborHTMLParser(await session.get(INDEX))  # the index holds each template's delete form
+        if tree.css_first(f'form[action="{action}"]') is not None:
+            await session.submit(INDEX, f'form[action="{action}"]')
+        # not listed: already gone
+
+
+KIND = Kind(name="templates", model=Template, key=lambda e: e.name, refs={"tags": "tags"},
+            adapter=TemplateAdapter())

@@ -1,0 +1,187 @@
+"""The templates kind through MISP's web pages, end to end against the sandbox: HTML index and view pages,
+the add/edit/delete forms with their tokens, elements over AJAX."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reconciler.engine.targets import sandbox_db_url
+from reconciler.sandbox import create_app
+from reconciler.sandbox.resources.templates import BUILT_IN
+from tests.engine.helpers import Workspace
+
+ROOT = Path(__file__).parents[2]
+
+TAGS = """
+tags:
+  - {name: "tlp:green"}
+  - {name: "tlp:amber"}
+"""
+
+TEMPLATES = """
+templates:
+  - name: Incident
+    description: An incident report
+    share: true
+    tags: ["tlp:green"]
+    elements:
+      - {text: {name: Summary, text: What happened}}
+      - {attribute: {name: Source, category: Network activity, type: ip-src, to_ids: true}}
+      - {file: {name: Sample, category: Payload delivery, malware: true}}
+  - name: Short
+    description: Short one
+"""
+
+
+def summary(ws: Workspace) -> list[tuple[str, str, str]]:
+    return [(c.action.value, c.kind, c.key) for c in ws.plan().plan.actionable if c.kind == "templates"]
+
+
+def applied_ok(ws: Workspace) -> None:
+    applied = ws.apply()
+    assert applied.result is not None, "nothing applied"
+    assert applied.result.ok, [(o.change.address, o.error) for o in applied.result.outcomes if o.status != "ok"]
+
+
+def stored(ws: Workspace, instance: str = "sandbox") -> dict[str, dict[str, object]]:
+    """Every template in the sandbox's database: description, share, tag names, elements in position order."""
+    store = create_app(sandbox_db_url(ws.state_dir, instance)).state.store
+    out: dict[str, dict[str, object]] = {}
+    tables = {"text": "template_element_texts", "attribute": "template_element_attributes",
+              "file": "template_element_files"}
+    with store.transaction():
+        for row in store.all("templates"):
+            tags = sorted((store.get("tags", t["tag_id"]) or {}).get("name") or ""
+                          for t in store.find("template_tags", template_id=row["id"]))
+            elements = []
+            for e in sorted(store.find("template_elements", template_id=row["id"]), key=lambda e: e["position"]):
+                sub = store.first(tables[e["element_definition"]], template_element_id=e["id"]) or {}
+                elements.append((e["element_definition"], sub.get("name"), sub.get("category"), sub.get("type")))
+            out[row["name"]] = {"id": row["id"], "description": row["description"], "share": row["share"],
+                                "org": row["org"], "tags": tags, "elements": elements}
+    return out
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path)
+
+
+def test_training_example_template_applies_and_replans_empty(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MISP_TRAINING_HUB_KEY", "sandboxSyncKey00000000000000000000000000")
+    ws = Workspace(tmp_path)
+    shutil.copytree(ROOT / "examples" / "training", ws.manifests)
+    assert summary(ws) == [("create", "templates", "Phishing report")]
+    applied = ws.apply()
+    assert applied.result is not None
+    mine = [o for o in applied.result.outcomes if o.change.kind == "templates"]
+    assert len(mine) == 1 and mine[0].status == "ok", [o.error for o in mine]
+    assert summary(ws) == []
+    template = stored(ws, "training")["Phishing report"]
+    assert template["description"] == "Reported phishing e-mail" and template["share"] == 1
+    assert template["tags"] == ['training:incident-classification="phishing"']
+    assert template["elements"] == [("text", "Summary", None, None),
+                                    ("attribute", "Sender", "Payload delivery", "email-src"),
+                                    ("file", "Sample", "Payload delivery", None)]
+
+
+def test_apply_replan_empty_and_built_ins_untouched(ws: Workspace) -> None:
+    ws.write("tags.yaml", TAGS)
+    ws.write("templates.yaml", TEMPLATES)
+    before = stored(ws)
+    assert sorted(summary(ws)) == [("create", "templates", "Incident"), ("create", "templates", "Short")]
+    applied_ok(ws)
+    assert summary(ws) == []
+    after = stored(ws)
+    assert after["Incident"]["elements"] == [("text", "Summary", None, None),
+                                             ("attribute", "Source", "Network activity", "ip-src"),
+                                             ("file", "Sample", "Payload delivery", None)]
+    assert after["Incident"]["tags"] == ["tlp:green"]
+    for name, _description in BUILT_IN:
+        assert after[name] == before[name]
+
+
+def test_changed_description_plans_exactly_that_field(ws: Workspace) -> None:
+    ws.write("tags.yaml", TAGS)
+    ws.write("templates.yaml", TEMPLATES)
+    applied_ok(ws)
+    ws.write("templates.yaml", TEMPLATES.replace("An incident report", "A better incident report"))
+    changes = [c for c in ws.plan().plan.actionable if c.kind == "templates"]
+    assert [(c.action.value, c.key) for c in changes] == [("update", "Incident")]
+    assert [(f.path, f.before, f.after) for f in changes[0].fields] == [
+        ("description", "An incident report", "A better incident report")]
+    elements_before = stored(ws)["Incident"]["elements"]
+    applied_ok(ws)
+    assert summary(ws) == []
+    after = stored(ws)["Incident"]
+    assert after["description"] == "A better incident report" and after["elements"] == elements_before
+
+
+def test_drift_made_in_misp_is_repaired(ws: Workspace) -> None:
+    ws.write("tags.yaml", TAGS)
+    ws.write("templates.yaml", TEMPLATES)
+    applied_ok(ws)
+    store = create_app(sandbox_db_url(ws.state_dir, "sandbox")).state.store
+    with store.transaction():
+        row = store.first("templates", name="Incident")
+        assert row is not None
+        store.update("templates", row["id"], {"share": 0})
+        store.delete("template_tags", template_id=row["id"])
+    changes = [c for c in ws.plan().plan.actionable if c.kind == "templates"]
+    assert [sorted(f.path for f in c.fields) for c in changes] == [["share", "tags"]]
+    applied_ok(ws)
+    assert summary(ws) == []
+    assert stored(ws)["Incident"]["tags"] == ["tlp:green"]
+
+
+def test_reordered_and_changed_elements_converge(ws: Workspace) -> None:
+    ws.write("tags.yaml", TAGS)
+    ws.write("templates.yaml", TEMPLATES)
+    applied_ok(ws)
+    reordered = TEMPLATES.replace(
+        "      - {text: {name: Summary, text: What happened}}\n", "").replace(
+        "      - {file: {name: Sample, category: Payload delivery, malware: true}}\n",
+        "      - {file: {name: Sample, category: Payload delivery, malware: true}}\n"
+        "      - {text: {name: Summary, text: What happened}}\n")
+    ws.write("templates.yaml", reordered)
+    changes = [c for c in ws.plan().plan.actionable if c.kind == "templates"]
+    assert [(c.action.value, c.key) for c in changes] == [("update", "Incident")]
+    assert "elements" in {f.path for f in changes[0].fields}
+    applied_ok(ws)
+    assert summary(ws) == []
+    assert stored(ws)["Incident"]["elements"] == [("attribute", "Source", "Network activity", "ip-src"),
+                                                  ("file", "Sample", "Payload delivery", None),
+                                                  ("text", "Summary", None, None)]
+    # a detail MISP's pages do not show (an attribute's type) is still planned, from the ledger
+    ws.write("templates.yaml", reordered.replace("type: ip-src", "type: ip-dst"))
+    changes = [c for c in ws.plan().plan.actionable if c.kind == "templates"]
+    assert [[f.path for f in c.fields] for c in changes] == [["element_details"]]
+    applied_ok(ws)
+    assert summary(ws) == []
+    elements = stored(ws)["Incident"]["elements"]
+    assert isinstance(elements, list) and elements[0] == ("attribute", "Source", "Network activity", "ip-dst")
+
+
+def test_template_removed_from_manifest_is_deleted_built_ins_stay(ws: Workspace) -> None:
+    ws.write("tags.yaml", TAGS)
+    ws.write("templates.yaml", TEMPLATES)
+    applied_ok(ws)
+    ws.write("templates.yaml", TEMPLATES.split("  - name: Short")[0])
+    assert summary(ws) == [("delete", "templates", "Short")]
+    applied_ok(ws)
+    assert summary(ws) == []
+    names = set(stored(ws))
+    assert names == {"Incident"} | {name for name, _ in BUILT_IN}
+
+
+def test_built_ins_are_never_planned_even_when_authoritative(ws: Workspace) -> None:
+    ws.write("tags.yaml", TAGS)
+    ws.write("templates.yaml", TEMPLATES)
+    ws.write("policy.yaml", "policy:\n  authoritative: [templates]\n")
+    applied_ok(ws)
+    assert summary(ws) == []
+    assert {name for name, _ in BUILT_IN} <= set(stored(ws))
