@@ -47,6 +47,7 @@ def _console(err: bool = False) -> Console:
 class Target:
     url: str
     instance: str
+    state_dir: Path = Path("state")  # where a sandbox target keeps its database, next to the default state
 
     @property
     def shown(self) -> str:
@@ -68,7 +69,7 @@ def state_options(func: Callable[P, R]) -> Callable[P, R]:
         state_dir: Path = kwargs.pop("state_dir")  # type: ignore[assignment]
         state_url: str | None = kwargs.pop("state_url")  # type: ignore[assignment]
         instance: str = kwargs.pop("instance")  # type: ignore[assignment]
-        kwargs["target"] = Target(state_url or f"sqlite:///{state_dir / f'{instance}.db'}", instance)
+        kwargs["target"] = Target(state_url or f"sqlite:///{state_dir / f'{instance}.db'}", instance, state_dir)
         return func(*args, **kwargs)
 
     return wrapper
@@ -414,16 +415,21 @@ def outcome_text(outcome: str | None) -> str:
 @runs.command("show")
 @state_options
 @click.argument("run_id", type=int)
+@click.option("--misp", "misp_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
+              metavar="PATHS", help="The manifests of the run's MISP instance: also show MISP's own log rows "
+              "of this run (matched by X-Request-Id). Repeatable.")
 @format_option
-def runs_show(target: Target, run_id: int, fmt: str) -> None:
-    """One run: its details, each operation of its journal with MISP's request id, its audit records."""
+def runs_show(target: Target, run_id: int, misp_paths: tuple[Path, ...], fmt: str) -> None:
+    """One run: its details, each operation of its journal with MISP's request id, its audit records; with
+    --misp, MISP's own audit and application log rows for the run's requests."""
     with opened(target) as store:
         run = store.run(run_id)
         operations = store.journal(run_id)
         records = store.audit(run.instance, run_id=run_id)
+    misp = misp_rows(target, run_id, run.instance, records, misp_paths)
     if fmt == "json":
         emit_json({"run": run.as_json(), "operations": [op.as_json() for op in operations],
-                   "audit": [record.as_json() for record in records]})
+                   "audit": [record.as_json() for record in records], "misp": misp})
         return
     out = _console()
     for name, value in run.as_json().items():
@@ -437,6 +443,89 @@ def runs_show(target: Target, run_id: int, fmt: str) -> None:
         table.add_row(escape(f"{op.kind}[{json.dumps(op.key, ensure_ascii=False)}]"), op.action, op.status.value,
                       op.misp_id or "", escape(" ".join(ids)), escape(op.error or ""))
     out.print(table)
+    show_misp_rows(misp)
+
+
+MISP_AUDIT_COLUMNS = ("id", "created", "user_id", "model", "model_id", "action", "model_title", "request_id")
+MISP_LOG_COLUMNS = ("id", "created", "email", "model", "model_id", "action", "title")
+MISP_ROWS_LIMIT = 1000  # one page of MISP's rows; `logs --run ID --page N` pages further
+
+
+def misp_rows(target: Target, run_id: int, instance: str, records: list[AuditRecord],
+              paths: tuple[Path, ...]) -> dict[str, Any]:
+    """MISP's audit-log rows written while serving this run's requests (and their application-log twins),
+    found by `reconciler.ops.logs` as `logs --run` does. Never fails the command: what our state holds is
+    shown whatever MISP answers, and a note says why MISP's side is missing."""
+    from reconciler.ops.logs import run_request_ids
+
+    request_ids = run_request_ids(records)
+    found: dict[str, Any] = {"request_ids": len(request_ids), "audit_log": None, "application_log": None,
+                             "notes": []}
+    notes: list[str] = found["notes"]
+    if not paths:
+        notes.append(f"MISP's own log rows of this run: add --misp MANIFESTS (the manifests of instance "
+                     f"{instance!r}), or run `misp-reconcile logs --run {run_id} MANIFESTS`")
+        return found
+    if not request_ids:
+        notes.append(f"run {run_id} recorded no request to MISP: MISP has no log row of it")
+        return found
+    from reconciler.backend.errors import MispError
+    from reconciler.engine.run import Refusal
+    from reconciler.model.secrets import REDACTOR
+    from reconciler.secrets import SecretError
+
+    try:
+        page = fetch_misp_rows(target, instance, request_ids, paths)
+    except (MispError, Refusal, SecretError, ValueError, OSError) as exc:  # unreachable, refused, bad input
+
+        notes.append(f"MISP's log rows could not be read: {REDACTOR.scrub(str(exc) or type(exc).__name__)}")
+        return found
+    # MISP's rows carry the changed fields: scrubbed as `logs` does, so no secret reaches a CI log
+    found["audit_log"], found["application_log"] = REDACTOR.scrub_obj(page.rows), REDACTOR.scrub_obj(page.related)
+    notes += page.notes
+    if page.has_more:
+        notes.append(f"more than {MISP_ROWS_LIMIT} MISP rows: `misp-reconcile logs --run {run_id} MANIFESTS "
+                     "--page 2` shows the next")
+    return found
+
+
+def fetch_misp_rows(target: Target, instance: str, request_ids: list[str], paths: tuple[Path, ...]) -> Any:
+    import asyncio
+
+    from reconciler.engine.run import Options, client_for, instance_name
+    from reconciler.manifest.load import load
+    from reconciler.ops.logs import LogQuery, rows_for_requests
+
+    desired, diags = load(list(paths))
+    if diags.has_errors():
+        raise ValueError("the manifests have errors (`misp-reconcile validate` shows them)")
+    if instance_name(desired) != instance:
+        raise ValueError(f"the manifests target instance {instance_name(desired)!r}, the run was on {instance!r}")
+    query = LogQuery(audit=True, limit=MISP_ROWS_LIMIT)
+
+    async def work() -> Any:
+        async with client_for(desired, Options(state_dir=target.state_dir)) as client:
+            return await rows_for_requests(client, request_ids, query)
+
+    return asyncio.run(work())
+
+
+def show_misp_rows(misp: dict[str, Any]) -> None:
+    out = _console()
+    for title, columns, rows in (("MISP's audit log rows of this run (by X-Request-Id)", MISP_AUDIT_COLUMNS,
+                                  misp["audit_log"]),
+                                 ("The same requests in MISP's application log", MISP_LOG_COLUMNS,
+                                  misp["application_log"])):
+        if rows is None:
+            continue
+        table = Table(title=f"{title}: {len(rows)} row(s)")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(escape(str(row.get(column) if row.get(column) is not None else "")) for column in columns))
+        out.print(table)
+    for note in misp["notes"]:
+        out.print(f"[yellow]note:[/] {escape(note)}")
 
 
 def requests_by_object(records: list[AuditRecord]) -> dict[tuple[str, str], list[str]]:
