@@ -12,7 +12,7 @@ import contextvars
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler.backend.client import MispClient, RequestRecord
 from reconciler.backend.errors import MispError, OutcomeUnknown
@@ -27,7 +27,7 @@ from reconciler.secrets import SecretError
 
 if TYPE_CHECKING:
     from reconciler.manifest.desired import Desired
-    from reconciler.state import StateStore
+    from reconciler.state import JournalEntry, OwnedObject, StateStore
 
 # The X-Request-Ids of the HTTP calls made on behalf of the operation running in this task.
 _REQUEST_IDS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("request_ids", default=None)
@@ -102,9 +102,9 @@ class Applier:
                 if self.hook:
                     self.hook.started(change)
                 outcome = await self.perform(change)
-            if outcome.status != "ok":
+            if outcome.status != "ok":  # an applied change was audited with its confirmation already
                 self.failed.add((change.kind, change.key))
-            await asyncio.to_thread(self.audit, outcome)
+                await asyncio.to_thread(self.audit, outcome)
             if self.hook:
                 self.hook.finished(change, outcome)
             return outcome
@@ -148,10 +148,10 @@ class Applier:
         finally:
             _REQUEST_IDS.reset(token)
         self.live_follows(kind, change, obj)
-        await asyncio.to_thread(self.record, kind, change, obj)
         misp_id = obj.id if obj is not None else change.misp_id
-        await asyncio.to_thread(self.store.journal_confirmed, op, misp_id=misp_id, uuid=obj.uuid if obj else None)
-        return Outcome(change, "ok", misp_id=misp_id, request_ids=request_ids)
+        outcome = Outcome(change, "ok", misp_id=misp_id, request_ids=request_ids)
+        await asyncio.to_thread(self.confirm, op, kind, outcome, obj)
+        return outcome
 
     async def dispatch(self, kind: Kind, change: Change) -> LiveObject | None:
         adapter = kind.adapter
@@ -195,38 +195,44 @@ class Applier:
         elif obj is not None:
             self.live.put(kind.name, obj)
 
-    def record(self, kind: Kind, change: Change, obj: LiveObject | None) -> None:
-        """The ledger follows each confirmed operation (runs in a worker thread)."""
+    def confirm(self, op: JournalEntry, kind: Kind, outcome: Outcome, obj: LiveObject | None) -> None:
+        """One transaction (runs in a worker thread): the journal confirms, the ledger follows, the audit log
+        records the change."""
+        own, disown = self.ledger_change(kind, outcome.change, obj)
+        self.store.journal_confirmed(op, misp_id=outcome.misp_id, uuid=obj.uuid if obj else None, own=own,
+                                     disown=disown, audit=audit_record(outcome))
+
+    def ledger_change(self, kind: Kind, change: Change,
+                      obj: LiveObject | None) -> tuple[OwnedObject | None, list[str]]:
+        """What the ledger owns after a confirmed operation, and which keys of the kind it lets go of."""
         from reconciler.state import OwnedObject
 
         if change.action is Action.DELETE:
-            self.store.disown(self.instance, kind.name, change.key)
-            return
+            return None, [change.key]
         assert obj is not None and kind.adapter is not None
         entry = self.entry(change)
         assert entry is not None
         want = kind.adapter.desired(entry, self.live)
-        previous = self.store.owned(self.instance, kind.name, change.key) \
-            if change.action is Action.UPDATE else None
-        if previous is None and change.action is Action.UPDATE:
-            previous = next((o for o in self.store.ledger(self.instance).values()
-                             if o.kind == kind.name and o.misp_id == str(obj.id)), None)
+        previous, renamed = None, []
+        if change.action is Action.UPDATE:
+            same_object = self.store.owned_by_id(self.instance, kind.name, str(obj.id))
+            previous = self.store.owned(self.instance, kind.name, change.key) or next(iter(same_object), None)
+            renamed = [o.key for o in same_object if o.key != change.key]  # owned under its new key now
         fingerprints = {**recorded_fingerprints(previous), **json.loads(field_fingerprints(want))}
-        for (kind_name, key), owned in self.store.ledger(self.instance).items() if change.action is Action.UPDATE \
-                else ():
-            if kind_name == kind.name and owned.misp_id == str(obj.id) and key != change.key:
-                self.store.disown(self.instance, kind_name, key)  # renamed: owned under its new key now
-        self.store.own(self.instance, OwnedObject(
-            kind=kind.name, key=change.key, misp_id=str(obj.id), uuid=obj.uuid,
-            fields=frozenset(want), fingerprint=json.dumps(fingerprints, sort_keys=True), updated_at=None))
+        return OwnedObject(kind=kind.name, key=change.key, misp_id=str(obj.id), uuid=obj.uuid,
+                           fields=frozenset(want), fingerprint=json.dumps(fingerprints, sort_keys=True),
+                           updated_at=None), renamed
 
     def audit(self, outcome: Outcome) -> None:
-        change = outcome.change
-        self.store.audit_append(self.instance, self.run_id, {
-            "kind": change.kind, "key": change.key, "action": change.action.value,
-            "fields": [f.as_json() for f in change.fields], "status": outcome.status,
-            "error": outcome.error, "misp_id": outcome.misp_id, "request_ids": outcome.request_ids,
-        })
+        self.store.audit_append(self.instance, self.run_id, audit_record(outcome))
+
+
+def audit_record(outcome: Outcome) -> dict[str, Any]:
+    """One audit record per change, whatever its outcome."""
+    change = outcome.change
+    return {"kind": change.kind, "key": change.key, "action": change.action.value,
+            "fields": [f.as_json() for f in change.fields], "status": outcome.status, "error": outcome.error,
+            "misp_id": outcome.misp_id, "request_ids": outcome.request_ids}
 
 
 def layers(changes: Sequence[Change]) -> Iterator[list[Change]]:

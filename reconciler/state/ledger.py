@@ -45,6 +45,13 @@ def get(conn: Connection, instance: str, kind: str, key: str) -> OwnedObject | N
     return None if row is None else _from_row(row)
 
 
+def by_misp_id(conn: Connection, instance: str, kind: str, misp_id: str) -> list[OwnedObject]:
+    rows = conn.execute(sa.select(ledger).where(ledger.c.instance == instance, ledger.c.kind == kind,
+                                                ledger.c.misp_id == scrub(misp_id))
+                        .order_by(ledger.c.key)).mappings()
+    return [_from_row(row) for row in rows]
+
+
 def own(conn: Connection, instance: str, obj: OwnedObject) -> None:
     """Insert or replace the row for (kind, key)."""
     values = {"misp_id": scrub(obj.misp_id), "uuid": scrub(obj.uuid), "fields": sorted(obj.fields),

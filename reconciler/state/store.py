@@ -1,15 +1,16 @@
 """StateStore: the one object the engine and the CLI use. Each write method is one committed transaction.
 
-Every write is durable when the method returns, so the engine may make its HTTP call right after
+Every write is durable when the method returns (writes from concurrent threads may share one commit, see
+group.py), so the engine may make its HTTP call right after
 `journal_sent`. Methods are synchronous and short; the engine's concurrent operations (one asyncio loop)
 interleave between calls, never inside one. SQLAlchemy's connection pool makes them safe from threads too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -19,6 +20,7 @@ from reconciler.state import journal, ledger, lineage, lock, migrate, runs, tran
 from reconciler.state.audit import AuditRecord, VerifyResult
 from reconciler.state.db import create_engine, reading
 from reconciler.state.errors import BadExport, StateUnavailable, UnknownRevision
+from reconciler.state.group import GroupCommit
 from reconciler.state.journal import JournalEntry, Status
 from reconciler.state.ledger import OwnedObject
 from reconciler.state.lineage import Lineage
@@ -26,6 +28,7 @@ from reconciler.state.lock import LockInfo
 from reconciler.state.runs import RunRecord
 
 APPEND_ATTEMPTS = 5  # concurrent appenders to one chain collide on its key at most this often in a row
+T = TypeVar("T")
 
 
 class StateStore:
@@ -34,6 +37,7 @@ class StateStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._run_instances: dict[int, str] = {}  # run id → instance: saves a query per journal intent
+        self._group = GroupCommit(engine)  # the engine's frequent writes from many threads share commits
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> StateStore:
@@ -90,6 +94,11 @@ class StateStore:
         with self.engine.begin() as conn:
             yield conn
 
+    def _commit(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` in a transaction committed before this returns; writes from other threads waiting
+        meanwhile share that commit (see group.py)."""
+        return self._group.run(work)
+
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         with reading(self.engine) as conn:
@@ -141,13 +150,16 @@ class StateStore:
         with self._read() as conn:
             return ledger.get(conn, instance, kind, key)
 
+    def owned_by_id(self, instance: str, kind: str, misp_id: str) -> list[OwnedObject]:
+        """The ledger rows of one kind that point at one MISP object (more than one only mid-rename)."""
+        with self._read() as conn:
+            return ledger.by_misp_id(conn, instance, kind, misp_id)
+
     def own(self, instance: str, obj: OwnedObject) -> None:
-        with self._write() as conn:
-            ledger.own(conn, instance, obj)
+        self._commit(lambda conn: ledger.own(conn, instance, obj))
 
     def disown(self, instance: str, kind: str, key: str) -> bool:
-        with self._write() as conn:
-            return ledger.disown(conn, instance, kind, key)
+        return self._commit(lambda conn: ledger.disown(conn, instance, kind, key))
 
     # -- runs ----------------------------------------------------------------------------------------
 
@@ -180,22 +192,33 @@ class StateStore:
 
     def journal_intent(self, run_id: int, kind: str, key: str, action: str,
                        detail: dict[str, Any] | None = None) -> JournalEntry:
-        with self._write() as conn:
-            return journal.intent(conn, run_id, self._instance_of(conn, run_id), kind=kind, key=key,
-                                  action=action, detail=detail or {})
+        return self._commit(lambda conn: journal.intent(conn, run_id, self._instance_of(conn, run_id), kind=kind,
+                                                        key=key, action=action, detail=detail or {}))
 
     def journal_sent(self, op: JournalEntry, request_id: str | None = None) -> JournalEntry:
-        with self._write() as conn:
-            return journal.move(conn, op, Status.SENT, request_id=request_id or None)
+        return self._commit(lambda conn: journal.move(conn, op, Status.SENT, request_id=request_id or None))
 
-    def journal_confirmed(self, op: JournalEntry, *, misp_id: str | None = None,
-                          uuid: str | None = None) -> JournalEntry:
-        with self._write() as conn:
-            return journal.move(conn, op, Status.CONFIRMED, misp_id=misp_id, uuid=uuid)
+    def journal_confirmed(self, op: JournalEntry, *, misp_id: str | None = None, uuid: str | None = None,
+                          own: OwnedObject | None = None, disown: Iterable[str] = (),
+                          audit: dict[str, Any] | None = None) -> JournalEntry:
+        """Confirm an operation; in the same transaction, optionally, the ledger follows (`own` the object,
+        `disown` keys of its kind, e.g. its name before a rename) and its audit record is appended: an
+        object's confirmation, ownership and audit record are written all together or not at all."""
+
+        def confirm(conn: Connection) -> JournalEntry:
+            confirmed = journal.move(conn, op, Status.CONFIRMED, misp_id=misp_id, uuid=uuid)
+            for key in disown:
+                ledger.disown(conn, op.instance, op.kind, key)
+            if own is not None:
+                ledger.own(conn, op.instance, own)
+            if audit is not None:
+                audit_log.append(conn, op.instance, op.run_id, audit)
+            return confirmed
+
+        return self._retrying(lambda: self._commit(confirm))
 
     def journal_failed(self, op: JournalEntry, error: str) -> JournalEntry:
-        with self._write() as conn:
-            return journal.move(conn, op, Status.FAILED, error=error)
+        return self._commit(lambda conn: journal.move(conn, op, Status.FAILED, error=error))
 
     def resolve_operation(self, op: JournalEntry, outcome: str) -> JournalEntry:
         with self._write() as conn:
@@ -212,10 +235,14 @@ class StateStore:
     # -- audit ---------------------------------------------------------------------------------------
 
     def audit_append(self, instance: str, run_id: int | None, record: dict[str, Any]) -> AuditRecord:
+        return self._retrying(lambda: self._commit(lambda conn: audit_log.append(conn, instance, run_id, record)))
+
+    @staticmethod
+    def _retrying(append: Callable[[], T]) -> T:
+        """Run a transaction that appends to an audit chain (rolled back whole when it collides)."""
         for attempt in range(APPEND_ATTEMPTS):
             try:
-                with self._write() as conn:
-                    return audit_log.append(conn, instance, run_id, record)
+                return append()
             except IntegrityError:  # another process appended the same seq first: read the head again
                 if attempt == APPEND_ATTEMPTS - 1:
                     raise
