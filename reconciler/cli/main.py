@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "reconciler.cli.lifecycle",
     "reconciler.cli.sign",
     "reconciler.cli.ops",
+    "reconciler.cli.fleet",
 )
 
 

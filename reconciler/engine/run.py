@@ -44,6 +44,9 @@ class Options:
     insecure_http: bool = False
     allow_insecure_secret_files: bool = False
     maintenance: bool = False  # apply with MISP.live false, restored afterwards
+    # fleet hooks: build the client (sandbox links, key capture) and resolve {env: NAME} from memory first
+    client_factory: Callable[[Desired, Options], MispClient] | None = None
+    memory_secrets: dict[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -79,12 +82,16 @@ def secret_resolver(desired: Desired, options: Options) -> Callable[..., str]:
     from reconciler.secrets import resolve
 
     def resolve_ref(ref: SecretRef) -> str:
+        if options.memory_secrets and ref.env is not None and ref.env in options.memory_secrets:
+            return options.memory_secrets[ref.env]
         return resolve(ref, base_dir=desired.base_dir, allow_insecure_files=options.allow_insecure_secret_files)
 
     return resolve_ref
 
 
 def client_for(desired: Desired, options: Options) -> MispClient:
+    if options.client_factory is not None:
+        return options.client_factory(desired, options)
     client = open_client(desired.instance, state_dir=options.state_dir, base_dir=desired.base_dir,
                          resolve_secret=secret_resolver(desired, options), concurrency=options.parallelism,
                          on_request=record_request, insecure_http=options.insecure_http)

@@ -1,0 +1,1 @@
+"""Fleets: several MISP instances and the sync links between them, planned and applied as one."""

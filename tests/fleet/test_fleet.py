@@ -1,0 +1,124 @@
+"""Fleets against three in-process sandboxes: plan, apply, connection tests, convergence, link removal,
+bad input and the key canary."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reconciler.cli.main import cli
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "fleet"
+
+
+@pytest.fixture
+def fleet_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "fleet"
+    shutil.copytree(EXAMPLE, target)
+    return target
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def fleet_cmd(command: str, fleet_dir: Path, tmp_path: Path, *extra: str) -> tuple[int, str]:
+    return invoke("fleet", command, str(fleet_dir / "fleet.yaml"), "--state-dir", str(tmp_path / "state"), *extra)
+
+
+def server_keys(state: Path) -> list[str]:
+    keys = []
+    for db in state.glob("*/*.sandbox.db"):
+        with sqlite3.connect(db) as conn:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            table = next(t for t in tables if t in ("servers", "server"))
+            keys += [str(r[0]) for r in conn.execute(f"SELECT authkey FROM {table}")]
+    return keys
+
+
+def test_example_validates_plans_applies_and_converges(fleet_dir: Path, tmp_path: Path) -> None:
+    code, out = fleet_cmd("plan", fleet_dir, tmp_path, "--detailed-exitcode")
+    assert code == 2, out
+    assert '+ servers["hub"]' in out and 'auth_keys["sync-member-b@hub.example.org/fleet link member-b"]' in out
+    code, out = fleet_cmd("apply", fleet_dir, tmp_path, "--auto-approve")
+    assert code == 0, out
+    assert "link member-a → hub: connection OK" in out
+    assert "link member-b → hub: connection OK" in out
+    code, out = fleet_cmd("plan", fleet_dir, tmp_path, "--detailed-exitcode")
+    assert code == 0, out
+    assert out.count("No changes.") == 3
+
+
+def test_removing_a_link_plans_its_removal_on_both_ends(fleet_dir: Path, tmp_path: Path) -> None:
+    assert fleet_cmd("apply", fleet_dir, tmp_path, "--auto-approve")[0] == 0
+    text = (fleet_dir / "fleet.yaml").read_text()
+    (fleet_dir / "fleet.yaml").write_text(text[:text.index("  # member-b pulls")])
+    code, out = fleet_cmd("plan", fleet_dir, tmp_path, "--detailed-exitcode")
+    assert code == 2, out
+    hub = out[out.index("== instance hub"):out.index("== instance member-a")]
+    member_b = out[out.index("== instance member-b"):]
+    assert '- users["sync-member-b@hub.example.org"]' in hub
+    assert '- auth_keys["sync-member-b@hub.example.org/fleet link member-b"]' in hub
+    assert '- servers["hub"]' in member_b
+    assert "sync-member-a" not in hub.split("Plan:")[0].replace("Plan for", "")
+    code, out = fleet_cmd("apply", fleet_dir, tmp_path, "--auto-approve")
+    assert code == 0, out
+    assert fleet_cmd("plan", fleet_dir, tmp_path, "--detailed-exitcode")[0] == 0
+
+
+def test_no_key_value_in_any_plan_state_or_output(fleet_dir: Path, tmp_path: Path) -> None:
+    outputs = [fleet_cmd("plan", fleet_dir, tmp_path)[1], fleet_cmd("apply", fleet_dir, tmp_path, "--auto-approve")[1],
+               fleet_cmd("plan", fleet_dir, tmp_path)[1]]
+    keys = server_keys(tmp_path / "state")
+    assert len(keys) == 2 and all(len(k) == 40 for k in keys)
+    for key in keys:
+        assert all(key not in out for out in outputs)
+        for path in (tmp_path / "state").rglob("*"):
+            if path.is_file() and ".sandbox.db" not in path.name:  # MISP's own database holds the key
+                assert key.encode() not in path.read_bytes(), path
+        for path in fleet_dir.rglob("*"):
+            if path.is_file():
+                assert key not in path.read_text()
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (("to: hub\n    pull: true\n    push: false", "to: member-a\n    pull: true\n    push: false"),
+     "cannot link to itself"),
+    (("to: hub\n    pull: true\n    push: false", "to: hubb\n    pull: true\n    push: false"),
+     "no such instance"),
+    (("manifests: hub\n", "manifests: hub\n    url: https://hub.example.org\n    key: abcdefabcdef\n"),
+     "a secret is written as a reference"),
+    (("role: Sync user}\n    pull_rules:\n      tags: {OR: [\"tlp:clear\", \"tlp:green\"]}\n  # member-b",
+      "role: User}\n    pull_rules:\n      tags: {OR: [\"tlp:clear\", \"tlp:green\"]}\n  # member-b"),
+     "needs perm_sync"),
+])
+def test_bad_input_is_a_clear_error_and_nothing_is_written(fleet_dir: Path, tmp_path: Path,
+                                                           edit: tuple[str, str], message: str) -> None:
+    path = fleet_dir / "fleet.yaml"
+    text = path.read_text()
+    assert edit[0] in text
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    for command in ("plan", "apply"):
+        code, out = fleet_cmd(command, fleet_dir, tmp_path, *(["--auto-approve"] if command == "apply" else []))
+        assert code == 1, out
+        assert message in out
+        assert f"{path}:" in out  # file:line:col
+    assert not list((tmp_path / "state").glob("*/*.db"))
+
+
+def test_push_without_filter_and_push_loops_warn(fleet_dir: Path, tmp_path: Path) -> None:
+    path = fleet_dir / "fleet.yaml"
+    path.write_text(path.read_text() + """  - from: hub
+    to: member-b
+    push: true
+    sync_user: {email: sync-hub@member-b.example.org}
+""")
+    code, out = fleet_cmd("plan", fleet_dir, tmp_path)
+    assert code == 0, out
+    assert "without any filter" in out
+    assert "push to each other" in out
