@@ -131,6 +131,7 @@ class TemplateAdapter:
     view page of each *declared* template found in the index (the per-declared-object read exception of the
     Adapter protocol; undeclared templates are known from the index only, enough to delete them). MISP's four
     built-in templates are left out unless declared, so they are never changed or deleted by accident.
+    Without declared entries (export, a re-read) only the index is read: name, description and share.
 
     Elements: the view page shows each element's kind and name in order, which is the canonical `elements`
     (drift in order, kind or name shows). The rest of an element's definition is not on any page: it is the
@@ -157,8 +158,8 @@ class TemplateAdapter:
             if row["name"] in seen:
                 continue  # MISP does not keep names unique: the first (lowest id) one is the one managed
             seen.add(row["name"])
-            if row["name"] in BUILT_IN and row["org"] == "MISP" and row["name"] not in declared:
-                continue
+            if row["name"] in BUILT_IN and row["name"] not in declared:
+                continue  # by name only: editing a built-in in MISP's UI makes the editor's org its owner
             if row["name"] in declared:
                 row.update(await self.view(client, row["id"]))
             rows.append(row)

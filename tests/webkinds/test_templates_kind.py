@@ -185,3 +185,15 @@ def test_built_ins_are_never_planned_even_when_authoritative(ws: Workspace) -> N
     applied_ok(ws)
     assert summary(ws) == []
     assert {name for name, _ in BUILT_IN} <= set(stored(ws))
+
+
+def test_a_built_in_edited_in_misp_is_still_left_alone(ws: Workspace) -> None:
+    store = create_app(sandbox_db_url(ws.state_dir, "sandbox")).state.store
+    with store.transaction():
+        store.update("templates", 4, {"org": "ORGNAME", "description": "edited by hand"})
+    ws.write("tags.yaml", TAGS)
+    ws.write("templates.yaml", TEMPLATES)
+    ws.write("policy.yaml", "policy:\n  authoritative: [templates]\n")
+    applied_ok(ws)
+    assert summary(ws) == []
+    assert stored(ws)[BUILT_IN[3][0]]["description"] == "edited by hand"
