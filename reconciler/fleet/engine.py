@@ -28,6 +28,7 @@ from reconciler.kinds.users import User
 from reconciler.manifest.desired import Desired, Located
 from reconciler.manifest.document import Instance
 from reconciler.model.secrets import REDACTOR, SecretRef
+from reconciler.plans.change import Action
 
 
 def link_comment(link: Link) -> str:
@@ -311,7 +312,9 @@ async def apply_fleet(loaded: LoadedFleet, options: Options, *, confirm: Callabl
     out = FleetApplied()
     if diags.has_errors():
         return out, diags
+    needing = await links_needing_keys(fr)
     for name in apply_order(fr):
+        await reissue_keys(fr, name, needing)
         memory = {secret_name(link.to): fr.keys[(link.to, link_comment(link))]
                   for link in fr.loaded.fleet.links
                   if link.from_ == name and (link.to, link_comment(link)) in fr.keys}
@@ -324,6 +327,36 @@ async def apply_fleet(loaded: LoadedFleet, options: Options, *, confirm: Callabl
         out.connections = await test_links(fr)
     fr.keys.clear()
     return out, diags
+
+
+async def links_needing_keys(fr: FleetRun) -> list[Link]:
+    """Links whose local server will be created (or its key reference changed): they need a key in hand."""
+    needing = []
+    for name in {link.from_ for link in fr.loaded.fleet.links}:
+        planned = await run.plan(fr.desired[name], fr.options_for(name))
+        for change in planned.plan.actionable:
+            if change.kind != "servers" or change.action is Action.DELETE:
+                continue
+            if change.action is Action.CREATE or any(f.path == "authkey" for f in change.fields):
+                needing += [link for link in fr.loaded.fleet.links if link.from_ == name and link.to == change.key]
+    return needing
+
+
+async def reissue_keys(fr: FleetRun, remote: str, needing: list[Link]) -> None:
+    """A key MISP holds only hashed cannot be handed to a new local server: the link's old key is deleted
+    on the remote, so this apply creates a fresh one (caught in memory)."""
+    from reconciler.kinds._misp import rows, unwrap
+
+    links = [link for link in needing if link.to == remote]
+    if not links:
+        return
+    async with run.client_for(fr.desired[remote], fr.options_for(remote)) as client:
+        for row in rows(await client.get("/auth_keys/index"), "AuthKey"):
+            key = unwrap(row, "AuthKey")
+            email = str((row.get("User") or {}).get("email") or "").casefold()
+            for link in links:
+                if key.get("comment") == link_comment(link) and email == link.sync_user.email.casefold():
+                    await client.post(f"/auth_keys/delete/{key['id']}")
 
 
 def confirm_for(confirm: Callable[[str, Planned], bool], name: str) -> Callable[[Planned], bool]:

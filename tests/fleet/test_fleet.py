@@ -122,3 +122,28 @@ def test_push_without_filter_and_push_loops_warn(fleet_dir: Path, tmp_path: Path
     assert code == 0, out
     assert "without any filter" in out
     assert "push to each other" in out
+
+
+def test_a_local_server_lost_gets_a_fresh_key_from_its_remote(fleet_dir: Path, tmp_path: Path) -> None:
+    import asyncio
+
+    import httpx
+
+    from reconciler.engine.targets import sandbox_db_url
+    from reconciler.sandbox import DEFAULT_ADMIN_KEY, create_app
+
+    assert fleet_cmd("apply", fleet_dir, tmp_path, "--auto-approve")[0] == 0
+
+    async def delete_servers() -> None:
+        app = create_app(sandbox_db_url(tmp_path / "state" / "member-a", "member-a"))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox",
+                                     headers={"Authorization": DEFAULT_ADMIN_KEY, "Accept": "application/json",
+                                              "Content-Type": "application/json"}) as client:
+            for row in (await client.get("/servers/index")).json():
+                assert (await client.post(f"/servers/delete/{row['Server']['id']}")).status_code == 200
+
+    asyncio.run(delete_servers())
+    code, out = fleet_cmd("apply", fleet_dir, tmp_path, "--auto-approve")
+    assert code == 0, out
+    assert "link member-a → hub: connection OK" in out
+    assert fleet_cmd("plan", fleet_dir, tmp_path, "--detailed-exitcode")[0] == 0
