@@ -206,11 +206,37 @@ def check_role(fr: FleetRun, link: Link, index: int, diags: Diagnostics) -> None
 
 
 # -- derived objects ----------------------------------------------------------------------------------------
-def put(desired: Desired, kind: str, key: str, entry: Any, where: SourceRange) -> None:
-    desired.entries.setdefault(kind, {}).setdefault(key, Located(entry, where))
+def put(desired: Desired, kind: str, key: str, entry: Any, where: SourceRange, diags: Diagnostics) -> None:
+    entries = desired.entries.setdefault(kind, {})
+    if key in entries and kind != "organisations":  # a partner org may be declared with more detail
+        diags.error("fleet-conflict", f"the fleet link derives {kind}[{key!r}] on {instance_name(desired)}, "
+                    f"also declared at {entries[key].where}: remove one", subject=where)
+        return
+    entries.setdefault(key, Located(entry, where))
 
 
-def derive(fr: FleetRun) -> None:
+def instance_name(desired: Desired) -> str:
+    return run.instance_name(desired)
+
+
+def check_rule_tags(fr: FleetRun, diags: Diagnostics) -> None:
+    """Tags named in a link's rules that neither end's manifests declare: likely a typo (MISP may still have
+    them, so a warning)."""
+    for index, link in enumerate(fr.loaded.fleet.links):
+        declared = {t.casefold() for name in (link.from_, link.to)
+                    for t in fr.desired[name].entries.get("tags", {})}
+        for field_name in ("pull_rules", "push_rules"):
+            rules = getattr(link, field_name)
+            if rules is None or rules.tags is None:
+                continue
+            for tag in sorted({*rules.tags.OR, *rules.tags.NOT}):
+                if tag.casefold() not in declared:
+                    diags.warning("fleet-rule-unknown-tag", f"{field_name} names tag {tag!r}, declared on neither "
+                                  f"{link.from_} nor {link.to}", subject=fr.loaded.where("links", index, field_name),
+                                  path=f"fleet.links[{index}].{field_name}.tags")
+
+
+def derive(fr: FleetRun, diags: Diagnostics) -> None:
     """Add every link's objects to both ends' Desired (in memory only)."""
     for index, link in enumerate(fr.loaded.fleet.links):
         where = fr.loaded.where("links", index)
@@ -218,10 +244,12 @@ def derive(fr: FleetRun) -> None:
         remote, local = fr.desired[link.to], fr.desired[link.from_]
         email = link.sync_user.email
         put(remote, "organisations", local_org.name,
-            Organisation(name=local_org.name, uuid=local_org.uuid, local=False), where)
-        put(remote, "users", email.casefold(), User(email=email, org=local_org.name, role=link.sync_user.role), where)
+            Organisation(name=local_org.name, uuid=local_org.uuid, local=False), where, diags)
+        put(remote, "users", email.casefold(), User(email=email, org=local_org.name, role=link.sync_user.role),
+            where, diags)
         comment = link_comment(link)
-        put(remote, "auth_keys", f"{email.casefold()}/{comment}", AuthKey(user=email, comment=comment), where)
+        put(remote, "auth_keys", f"{email.casefold()}/{comment}", AuthKey(user=email, comment=comment), where,
+            diags)
         server: dict[str, Any] = {"name": link.to, "url": fr.url_of(link.to),
                                   "remote_org": RemoteOrg(name=remote_org.name, uuid=remote_org.uuid),
                                   "authkey": SecretRef(env=secret_name(link.to)), "pull": link.pull,
@@ -230,7 +258,7 @@ def derive(fr: FleetRun) -> None:
             server["pull_rules"] = link.pull_rules
         if link.push_rules is not None:
             server["push_rules"] = link.push_rules
-        put(local, "servers", link.to, Server(**server), where)
+        put(local, "servers", link.to, Server(**server), where, diags)
 
 
 DEFAULT_HOST_ORG = "ORGNAME"  # a fresh MISP's host org: every sandbox has one of this name
@@ -272,7 +300,8 @@ async def prepare(loaded: LoadedFleet, options: Options) -> tuple[FleetRun, Diag
         await read_host_orgs(fr)
         check_host_orgs(fr, diags)
     if not diags.has_errors():
-        derive(fr)
+        check_rule_tags(fr, diags)
+        derive(fr, diags)
     return fr, diags
 
 

@@ -147,3 +147,19 @@ def test_a_local_server_lost_gets_a_fresh_key_from_its_remote(fleet_dir: Path, t
     assert code == 0, out
     assert "link member-a → hub: connection OK" in out
     assert fleet_cmd("plan", fleet_dir, tmp_path, "--detailed-exitcode")[0] == 0
+
+
+def test_a_derived_object_the_manifests_declare_too_is_an_error(fleet_dir: Path, tmp_path: Path) -> None:
+    (fleet_dir / "member-a" / "servers.yaml").write_text(
+        "servers:\n  - {name: hub, url: 'https://hub.example.org', remote_org: X, authkey: {env: K}}\n")
+    code, out = fleet_cmd("plan", fleet_dir, tmp_path)
+    assert code == 1, out
+    assert "derives servers['hub'] on member-a" in out and "servers.yaml:" in out
+
+
+def test_rule_tags_declared_nowhere_warn(fleet_dir: Path, tmp_path: Path) -> None:
+    path = fleet_dir / "fleet.yaml"
+    path.write_text(path.read_text().replace('NOT: ["member-b:internal"]', 'NOT: ["member-b:intrenal"]'))
+    code, out = fleet_cmd("plan", fleet_dir, tmp_path)
+    assert code == 0, out
+    assert "names tag 'member-b:intrenal'" in out
