@@ -60,6 +60,7 @@ class FleetRun:
     apps: dict[str, Any] = field(default_factory=dict)
     keys: dict[tuple[str, str], str] = field(default_factory=dict)  # (remote, comment) → clear key, memory only
     host_orgs: dict[str, HostOrg] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
 
     def state_dir(self, name: str) -> Path:
         return self.options.state_dir / name
@@ -270,12 +271,34 @@ async def read_host_orgs(fr: FleetRun) -> None:
     for name, desired in fr.desired.items():
         async with run.client_for(desired, fr.options_for(name)) as client:
             me = await client.get("/users/view/me")
+            version = await client.get("/servers/getVersion")
+            fr.versions[name] = str(version.get("version", "")) if isinstance(version, dict) else ""
             org = me.get("Organisation", {}) if isinstance(me, dict) else {}
             spec = fr.loaded.instance(name)
             if spec is not None and not spec.url and org.get("name") == DEFAULT_HOST_ORG:
                 answer = await client.post(f"/admin/organisations/edit/{org['id']}", {"name": f"{name} host org"})
                 org = answer.get("Organisation", org) if isinstance(answer, dict) else org
         fr.host_orgs[name] = HostOrg(name=str(org.get("name", "")), uuid=str(org.get("uuid", "")))
+
+
+def check_versions(fr: FleetRun, diags: Diagnostics) -> None:
+    """A remote whose MISP is below what the local end's manifests require (instance.requires)."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    for index, link in enumerate(fr.loaded.fleet.links):
+        for here, there in ((link.from_, link.to), (link.to, link.from_)):
+            instance = fr.desired[here].instance
+            requires, version = instance.requires if instance is not None else None, fr.versions.get(there, "")
+            if not requires or not version:
+                continue
+            try:
+                ok = Version(version) in SpecifierSet(requires)
+            except (InvalidSpecifier, InvalidVersion):
+                continue
+            if not ok:
+                diags.warning("fleet-version", f"{there} runs MISP {version}, below what {here} requires "
+                              f"({requires})", subject=fr.loaded.where("links", index), path=f"fleet.links[{index}]")
 
 
 def check_host_orgs(fr: FleetRun, diags: Diagnostics) -> None:
@@ -299,6 +322,7 @@ async def prepare(loaded: LoadedFleet, options: Options) -> tuple[FleetRun, Diag
     if not diags.has_errors():
         await read_host_orgs(fr)
         check_host_orgs(fr, diags)
+        check_versions(fr, diags)
     if not diags.has_errors():
         check_rule_tags(fr, diags)
         derive(fr, diags)

@@ -163,3 +163,10 @@ def test_rule_tags_declared_nowhere_warn(fleet_dir: Path, tmp_path: Path) -> Non
     code, out = fleet_cmd("plan", fleet_dir, tmp_path)
     assert code == 0, out
     assert "names tag 'member-b:intrenal'" in out
+
+
+def test_a_remote_below_the_local_requirement_warns(fleet_dir: Path, tmp_path: Path) -> None:
+    path = fleet_dir / "member-a" / "member-a.yaml"
+    path.write_text(path.read_text().replace("  name: member-a\n", "  name: member-a\n  requires: '>=2.6'\n"))
+    _code, out = fleet_cmd("plan", fleet_dir, tmp_path)
+    assert "hub runs MISP 2.5.1, below what member-a requires (>=2.6)" in out, out
