@@ -94,20 +94,17 @@ class Applier:
         return result
 
     async def guarded(self, change: Change, semaphore: asyncio.Semaphore) -> Outcome:
-        async with semaphore:
-            blocked = self.blocked_by(change)
-            if blocked:
-                outcome = Outcome(change, "skipped", f"{blocked} failed")
-            else:
-                if self.hook:
-                    self.hook.started(change)
-                outcome = await self.perform(change)
-            if outcome.status != "ok":  # an applied change was audited with its confirmation already
-                self.failed.add((change.kind, change.key))
-                await asyncio.to_thread(self.audit, outcome)
-            if self.hook:
-                self.hook.finished(change, outcome)
-            return outcome
+        blocked = self.blocked_by(change)
+        if blocked:
+            outcome = Outcome(change, "skipped", f"{blocked} failed")
+        else:
+            outcome = await self.perform(change, semaphore)
+        if outcome.status != "ok":  # an applied change was audited with its confirmation already
+            self.failed.add((change.kind, change.key))
+            await asyncio.to_thread(self.audit, outcome)
+        if self.hook:
+            self.hook.finished(change, outcome)
+        return outcome
 
     def blocked_by(self, change: Change) -> str | None:
         entry = self.entry(change)
@@ -124,30 +121,35 @@ class Applier:
         located = self.desired.entries.get(change.kind, {}).get(change.key)
         return located.entry if located is not None else None
 
-    async def perform(self, change: Change) -> Outcome:
+    async def perform(self, change: Change, slot: asyncio.Semaphore) -> Outcome:
+        """Journal and send while holding one of the `parallelism` slots; the confirmation is committed once
+        the slot is free again, so the next operation's journal writes and request overlap it."""
         kind = kind_named(change.kind)
-        # State writes run in a worker thread: each is a durable commit, and the event loop keeps other
-        # operations' HTTP requests moving meanwhile (SQLite serialises the writes themselves).
-        op = await asyncio.to_thread(self.store.journal_intent, self.run_id, change.kind, change.key,
-                                     change.action.value, {"fields": [f.as_json() for f in change.fields]})
-        request_ids: list[str] = []
-        token = _REQUEST_IDS.set(request_ids)
-        try:
-            await asyncio.to_thread(self.store.journal_sent, op, "")
-            obj = await self.dispatch(kind, change)
-        except OutcomeUnknown:
-            obj = await self.reread(kind, change)
-            if obj is None and change.action is not Action.DELETE:
-                message = "MISP's answer was lost and the object is not there: it will be retried next run"
+        async with slot:
+            if self.hook:
+                self.hook.started(change)
+            # State writes run in a worker thread: each is a durable commit (concurrent ones share it), and
+            # the event loop keeps other operations' HTTP requests moving meanwhile.
+            op = await asyncio.to_thread(self.store.journal_intent, self.run_id, change.kind, change.key,
+                                         change.action.value, {"fields": [f.as_json() for f in change.fields]})
+            request_ids: list[str] = []
+            token = _REQUEST_IDS.set(request_ids)
+            try:
+                await asyncio.to_thread(self.store.journal_sent, op, "")
+                obj = await self.dispatch(kind, change)
+            except OutcomeUnknown:
+                obj = await self.reread(kind, change)
+                if obj is None and change.action is not Action.DELETE:
+                    message = "MISP's answer was lost and the object is not there: it will be retried next run"
+                    self.store.journal_failed(op, message)
+                    return Outcome(change, "failed", message, request_ids=request_ids)
+            except (MispError, SecretError, OSError) as exc:  # this object fails; the others go on
+                message = REDACTOR.scrub(str(exc))
                 self.store.journal_failed(op, message)
                 return Outcome(change, "failed", message, request_ids=request_ids)
-        except (MispError, SecretError, OSError) as exc:  # this object fails; the others go on
-            message = REDACTOR.scrub(str(exc))
-            self.store.journal_failed(op, message)
-            return Outcome(change, "failed", message, request_ids=request_ids)
-        finally:
-            _REQUEST_IDS.reset(token)
-        self.live_follows(kind, change, obj)
+            finally:
+                _REQUEST_IDS.reset(token)
+            self.live_follows(kind, change, obj)
         misp_id = obj.id if obj is not None else change.misp_id
         outcome = Outcome(change, "ok", misp_id=misp_id, request_ids=request_ids)
         await asyncio.to_thread(self.confirm, op, kind, outcome, obj)
