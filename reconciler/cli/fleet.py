@@ -56,6 +56,23 @@ def fleet() -> None:
     """Plan and apply a fleet of MISP instances and the sync links between them."""
 
 
+@fleet.command("validate")
+@click.argument("fleet_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def validate_cmd(fleet_file: Path) -> None:
+    """Check the fleet file, every instance's manifests and the links' topology, offline."""
+    from reconciler.fleet.engine import validate_fleet
+
+    loaded = load_or_exit(fleet_file)
+    diags = validate_fleet(loaded, Options())
+    print_diagnostics(diags)
+    if diags.has_errors():
+        sys.exit(EXIT_ERROR)
+    fleet_ = loaded.fleet
+    console.print(f"{fleet_file}: {len(fleet_.instances)} instances, {len(fleet_.links)} links: valid",
+                  highlight=False)
+    sys.exit(EXIT_OK)
+
+
 @fleet.command("plan")
 @fleet_options
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error, 3 unreachable.")

@@ -313,6 +313,18 @@ def check_host_orgs(fr: FleetRun, diags: Diagnostics) -> None:
                         subject=fr.loaded.where("links", index), path=f"fleet.links[{index}]")
 
 
+def validate_fleet(loaded: LoadedFleet, options: Options) -> Diagnostics:
+    """Offline: every instance's manifests and the topology, without talking to any MISP."""
+    fr = FleetRun(loaded, options)
+    diags = Diagnostics()
+    load_instances(fr, diags)
+    if not diags.has_errors():
+        check_topology(fr, diags)
+    if not diags.has_errors():
+        check_rule_tags(fr, diags)
+    return diags
+
+
 async def prepare(loaded: LoadedFleet, options: Options) -> tuple[FleetRun, Diagnostics]:
     fr = FleetRun(loaded, options)
     diags = Diagnostics()

@@ -42,6 +42,9 @@ def server_keys(state: Path) -> list[str]:
 
 
 def test_example_validates_plans_applies_and_converges(fleet_dir: Path, tmp_path: Path) -> None:
+    code, out = invoke("fleet", "validate", str(fleet_dir / "fleet.yaml"))
+    assert code == 0, out
+    assert "3 instances, 2 links: valid" in out
     code, out = fleet_cmd("plan", fleet_dir, tmp_path, "--detailed-exitcode")
     assert code == 2, out
     assert '+ servers["hub"]' in out and 'auth_keys["sync-member-b@hub.example.org/fleet link member-b"]' in out
@@ -103,8 +106,10 @@ def test_bad_input_is_a_clear_error_and_nothing_is_written(fleet_dir: Path, tmp_
     text = path.read_text()
     assert edit[0] in text
     path.write_text(text.replace(edit[0], edit[1], 1))
-    for command in ("plan", "apply"):
-        code, out = fleet_cmd(command, fleet_dir, tmp_path, *(["--auto-approve"] if command == "apply" else []))
+    for command in ("validate", "plan", "apply"):
+        extra = ["--auto-approve"] if command == "apply" else []
+        code, out = (invoke("fleet", "validate", str(path)) if command == "validate" else
+                     fleet_cmd(command, fleet_dir, tmp_path, *extra))
         assert code == 1, out
         assert message in out
         assert f"{path}:" in out  # file:line:col
