@@ -2,8 +2,8 @@
 
 Each caller still returns only once its own write is committed, so "durable when the method returns"
 holds; what changes is that the writes queued while one commit is on its way to disk all go in the next
-one. Every write runs inside its own SAVEPOINT: one that raises is rolled back alone and the error goes
-back to its caller, the others in the batch commit as usual.
+one. Should one write in a batch raise, the batch is rolled back and each of its writes is retried in a
+transaction of its own: the error goes back to its caller alone, the others commit as usual.
 """
 
 from __future__ import annotations
@@ -49,20 +49,25 @@ class GroupCommit:
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
         try:
-            with self.engine.begin() as conn:
+            try:
+                self._transaction(batch)
+            except Exception:  # rare: find whose write failed, and commit the others
+                if len(batch) == 1:
+                    raise
                 for job in batch:
-                    if len(batch) == 1:
-                        job.result = job.work(conn)
-                        continue
+                    job.result, job.error = None, None
                     try:
-                        with conn.begin_nested():
-                            job.result = job.work(conn)
+                        self._transaction([job])
                     except Exception as exc:  # handed back to the job's own caller
                         job.error = exc
-        except BaseException as exc:  # the commit itself failed: nothing in the batch is written
+        except BaseException as exc:
             for job in batch:
-                if job.error is None:
-                    job.error = exc
+                job.error = exc
         finally:
             for job in batch:
                 job.done = True
+
+    def _transaction(self, batch: list[_Job[Any]]) -> None:
+        with self.engine.begin() as conn:
+            for job in batch:
+                job.result = job.work(conn)
