@@ -121,6 +121,8 @@ def apply_cmd(fleet_file: Path, auto_approve: bool, **kw: Any) -> None:
             console.print(f"{name}: applied ({counts or 'nothing'})", highlight=False)
         for diagnostic in applied.planned.diagnostics.sorted():
             err_console.print(REDACTOR.scrub(diagnostic.render()), highlight=False)
+    if out.stopped is not None:
+        err_console.print(f"[red]stopped:[/] {out.stopped}", highlight=False)
     for source, target, status in out.connections:
         console.print(f"link {source} → {target}: connection {REDACTOR.scrub(status)}", highlight=False)
     sys.exit(EXIT_OK if out.ok else EXIT_ERROR)

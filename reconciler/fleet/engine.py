@@ -364,11 +364,13 @@ async def plan_fleet(loaded: LoadedFleet, options: Options) -> tuple[dict[str, P
 class FleetApplied:
     applied: dict[str, Applied] = field(default_factory=dict)
     connections: list[tuple[str, str, str]] = field(default_factory=list)  # (from, to, status)
+    stopped: str | None = None
 
     @property
     def ok(self) -> bool:
         results = [a.result for a in self.applied.values() if a.result is not None]
-        return all(r.ok for r in results) and all(status == "OK" for _, _, status in self.connections)
+        return (self.stopped is None and all(r.ok for r in results)
+                and all(status == "OK" for _, _, status in self.connections))
 
 
 async def apply_fleet(loaded: LoadedFleet, options: Options, *, confirm: Callable[[str, Planned], bool]
@@ -385,8 +387,13 @@ async def apply_fleet(loaded: LoadedFleet, options: Options, *, confirm: Callabl
                   if link.from_ == name and (link.to, link_comment(link)) in fr.keys}
         out.applied[name] = await run.apply(fr.desired[name], fr.options_for(name, memory),
                                             confirm=confirm_for(confirm, name))
-        result = out.applied[name].result
-        if result is not None and not result.ok:
+        applied = out.applied[name]
+        if applied.result is not None and not applied.result.ok:
+            out.stopped = f"{name}: the apply failed; the instances after it were not applied"
+            break
+        if applied.result is None and (applied.planned.diagnostics.has_errors() or not applied.planned.plan.is_empty()):
+            out.stopped = (f"{name}: not applied (declined or refused by its plan's errors); the instances after it "
+                           "were not applied, their links may need its keys")
             break
     else:
         out.connections = await test_links(fr)

@@ -175,3 +175,14 @@ def test_a_remote_below_the_local_requirement_warns(fleet_dir: Path, tmp_path: P
     path.write_text(path.read_text().replace("  name: member-a\n", "  name: member-a\n  requires: '>=2.6'\n"))
     _code, out = fleet_cmd("plan", fleet_dir, tmp_path)
     assert "hub runs MISP 2.5.1, below what member-a requires (>=2.6)" in out, out
+
+
+def test_declining_the_hub_stops_before_the_members(fleet_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["fleet", "apply", str(fleet_dir / "fleet.yaml"), "--state-dir",
+                                      str(tmp_path / "state")], input="n\n")
+    assert result.exit_code == 1, result.output
+    assert "stopped:" in result.output and "hub: not applied" in result.output
+    assert "member-a: applied" not in result.output
+    code, out = fleet_cmd("apply", fleet_dir, tmp_path, "--auto-approve")
+    assert code == 0, out
+    assert out.count("connection OK") == 2
