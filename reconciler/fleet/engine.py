@@ -171,6 +171,11 @@ def check_topology(fr: FleetRun, diags: Diagnostics) -> None:
                 diags.error("fleet-unknown-instance", f"link {end} {name!r}: no such instance in the fleet "
                             f"(declared: {', '.join(names)})", subject=fr.loaded.where("links", index, end),
                             path=f"{path}.{end}")
+        local, remote = fr.loaded.instance(link.from_), fr.loaded.instance(link.to)
+        if local is not None and remote is not None and local.url and not remote.url:
+            diags.error("fleet-sandbox-remote", f"{link.from_} is a real MISP ({local.url}) but {link.to} is a "
+                        "sandbox (no url): a real MISP cannot reach an in-process sandbox",
+                        subject=fr.loaded.where("links", index, "to"), path=f"{path}.to")
         if link.from_ == link.to:
             diags.error("fleet-self-link", f"instance {link.from_!r} cannot link to itself",
                         subject=fr.loaded.where("links", index, "to"), path=f"{path}.to")

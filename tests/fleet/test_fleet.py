@@ -186,3 +186,24 @@ def test_declining_the_hub_stops_before_the_members(fleet_dir: Path, tmp_path: P
     code, out = fleet_cmd("apply", fleet_dir, tmp_path, "--auto-approve")
     assert code == 0, out
     assert out.count("connection OK") == 2
+
+
+def test_an_instance_overlay_is_merged(fleet_dir: Path, tmp_path: Path) -> None:
+    overlay = fleet_dir / "member-a" / "overlays" / "prod"
+    overlay.mkdir(parents=True)
+    (overlay / "tags.yaml").write_text('tags:\n  - {name: "member-a:prod", colour: "#000000"}\n')
+    path = fleet_dir / "fleet.yaml"
+    path.write_text(path.read_text().replace("    manifests: member-a\n", "    manifests: member-a\n    env: prod\n"))
+    code, out = fleet_cmd("plan", fleet_dir, tmp_path)
+    assert code == 0, out
+    member_a = out[out.index("== instance member-a"):out.index("== instance member-b")]
+    assert '+ tags["member-a:prod"]' in member_a
+
+
+def test_a_real_instance_cannot_link_to_a_sandbox(fleet_dir: Path) -> None:
+    path = fleet_dir / "fleet.yaml"
+    path.write_text(path.read_text().replace(
+        "    manifests: member-a\n", "    manifests: member-a\n    url: https://a.example.org\n    key: {env: A_KEY}\n"))
+    code, out = invoke("fleet", "validate", str(path))
+    assert code == 1, out
+    assert "cannot reach an in-process sandbox" in out and f"{path}:" in out
