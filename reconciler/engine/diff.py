@@ -85,10 +85,16 @@ def match(kind: Kind, entries: Mapping[str, Located], live: Live) -> Iterator[Ta
     for key in sorted(entries):
         located = entries[key]
         obj = objects.get(key)
-        uuid = getattr(located.entry, "uuid", None)
+        uuid = pinned_uuid(located.entry)
         if isinstance(uuid, str) and uuid:
             obj = live.find_uuid(kind.name, uuid) or obj
         yield Target(kind, key, located, obj)
+
+
+def pinned_uuid(entry: Entry) -> object:
+    """The uuid an entry pins, if its kind has one (asked of the model first: a missing attribute of a
+    pydantic model is slow to look up, and most kinds have none)."""
+    return getattr(entry, "uuid", None) if "uuid" in type(entry).model_fields else None
 
 
 def renamed(targets: Mapping[str, list[Target]]) -> dict[str, dict[str, str]]:
@@ -129,7 +135,7 @@ def reference_aliases(kind: Kind, renames: Mapping[str, Mapping[str, str]]) -> d
 def changed_fields(entry: Entry, want: Mapping[str, Any], live_obj: LiveObject,
                    owned: OwnedObject | None,
                    aliases: Mapping[str, Mapping[str, str]] | None = None) -> Iterator[FieldChange]:
-    recorded = recorded_fingerprints(owned)
+    recorded = recorded_fingerprints(owned) if not entry.WRITE_ONLY.isdisjoint(want) else {}
     for name, value in sorted(want.items()):
         if name in entry.CREATE_ONLY:
             continue
@@ -163,7 +169,7 @@ def plan_deletes(desired: Desired, live: Live, ledger: Mapping[tuple[str, str], 
         if kind.adapter is None or not kind.deletable:
             continue
         declared = desired.entries.get(kind.name, {})
-        declared_uuids = {str(getattr(loc.entry, "uuid", "") or "").lower() for loc in declared.values()}
+        declared_uuids = {str(pinned_uuid(loc.entry) or "").lower() for loc in declared.values()}
         for key in sorted(live.live(kind.name)):
             obj = live.live(kind.name)[key]
             if key in declared or (obj.uuid and obj.uuid.lower() in declared_uuids):
@@ -188,10 +194,11 @@ def check_delete_budget(desired: Desired, deletes: list[Change], allow_deletes: 
 
 def check_references(desired: Desired, live: Live, kinds: Sequence[Kind], diags: Diagnostics) -> None:
     """A reference must name an object declared in the manifests or existing in MISP."""
+    by_name = {kind.name: kind for kind in kinds}
     for kind in kinds:
         for key, located in desired.entries.get(kind.name, {}).items():
             for path, ref_kind_name, ref_key, where_path in located_references(kind, located.entry):
-                ref_kind = next((k for k in kinds if k.name == ref_kind_name), None)
+                ref_kind = by_name.get(ref_kind_name)
                 if ref_kind is None or ref_kind.adapter is None:
                     continue
                 normal = ref_kind.normalise_key(ref_key)

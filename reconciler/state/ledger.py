@@ -6,6 +6,7 @@ Deletion policy `prune: owned` only ever deletes what is in here; what we own of
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,9 +35,21 @@ def _from_row(row: sa.RowMapping) -> OwnedObject:
 
 
 def load(conn: Connection, instance: str) -> dict[tuple[str, str], OwnedObject]:
-    rows = conn.execute(sa.select(ledger).where(ledger.c.instance == instance)
-                        .order_by(ledger.c.kind, ledger.c.key)).mappings()
-    return {(row["kind"], row["key"]): _from_row(row) for row in rows}
+    # Most rows of a kind own the same field set: decode each distinct JSON text once (type_coerce only
+    # changes how the value is read back, the SQL is the same).
+    fields_text = sa.type_coerce(ledger.c.fields, sa.Text).label("fields")
+    query = (sa.select(*(c for c in ledger.c if c.name != "fields"), fields_text)
+             .where(ledger.c.instance == instance).order_by(ledger.c.kind, ledger.c.key))
+    field_sets: dict[str, frozenset[str]] = {}
+    loaded = {}
+    for row in conn.execute(query).mappings():
+        text = row["fields"]
+        if text not in field_sets:
+            field_sets[text] = frozenset(json.loads(text))
+        loaded[row["kind"], row["key"]] = OwnedObject(
+            kind=row["kind"], key=row["key"], misp_id=row["misp_id"], uuid=row["uuid"],
+            fields=field_sets[text], fingerprint=row["fingerprint"], updated_at=row["updated_at"])
+    return loaded
 
 
 def get(conn: Connection, instance: str, kind: str, key: str) -> OwnedObject | None:
