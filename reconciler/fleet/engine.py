@@ -240,6 +240,30 @@ def check_rule_tags(fr: FleetRun, diags: Diagnostics) -> None:
                     diags.warning("fleet-rule-unknown-tag", f"{field_name} names tag {tag!r}, declared on neither "
                                   f"{link.from_} nor {link.to}", subject=fr.loaded.where("links", index, field_name),
                                   path=f"fleet.links[{index}].{field_name}.tags")
+        check_rule_orgs(fr, link, index, diags)
+
+
+def check_rule_orgs(fr: FleetRun, link: Link, index: int, diags: Diagnostics) -> None:
+    """Orgs named (by name or uuid) in a link's rules that neither end declares nor hosts: a warning."""
+    if not fr.host_orgs:
+        return  # offline (validate): the host orgs are not known
+    known: set[str] = set()
+    for name in (link.from_, link.to):
+        for key, located in fr.desired[name].entries.get("organisations", {}).items():
+            known |= {key.casefold(), str(getattr(located.entry, "uuid", "") or "").casefold()}
+        host = fr.host_orgs.get(name)
+        if host is not None:
+            known |= {host.name.casefold(), host.uuid.casefold()}
+    for field_name in ("pull_rules", "push_rules"):
+        rules = getattr(link, field_name)
+        if rules is None or rules.orgs is None:
+            continue
+        for org in sorted({*rules.orgs.OR, *rules.orgs.NOT}):
+            if org.casefold() not in known:
+                diags.warning("fleet-rule-unknown-org", f"{field_name} names organisation {org!r}, declared on "
+                              f"neither {link.from_} nor {link.to}",
+                              subject=fr.loaded.where("links", index, field_name),
+                              path=f"fleet.links[{index}].{field_name}.orgs")
 
 
 def derive(fr: FleetRun, diags: Diagnostics) -> None:

@@ -207,3 +207,29 @@ def test_a_real_instance_cannot_link_to_a_sandbox(fleet_dir: Path) -> None:
     code, out = invoke("fleet", "validate", str(path))
     assert code == 1, out
     assert "cannot reach an in-process sandbox" in out and f"{path}:" in out
+
+
+@pytest.mark.parametrize(("perms", "ok"), [("[sync, auth]", True), ("[tagger]", False)])
+def test_a_custom_sync_role_must_grant_sync(fleet_dir: Path, tmp_path: Path, perms: str, ok: bool) -> None:
+    (fleet_dir / "hub" / "roles.yaml").write_text(
+        f"roles:\n  - {{name: Fleet sync, permission: publish, perms: {perms}}}\n")
+    path = fleet_dir / "fleet.yaml"
+    path.write_text(path.read_text().replace("sync-member-a@hub.example.org, role: Sync user",
+                                             "sync-member-a@hub.example.org, role: Fleet sync"))
+    code, out = fleet_cmd("apply", fleet_dir, tmp_path, "--auto-approve")
+    if ok:
+        assert code == 0, out
+        assert "link member-a → hub: connection OK" in out
+    else:
+        assert code == 1, out
+        assert "sync user role 'Fleet sync' does not grant sync" in out
+
+
+def test_rule_orgs_known_on_neither_end_warn(fleet_dir: Path, tmp_path: Path) -> None:
+    path = fleet_dir / "fleet.yaml"
+    path.write_text(path.read_text().replace('NOT: ["member-b:internal"]}',
+                                             'NOT: ["member-b:internal"]}\n      orgs: {OR: [hub host org, Nobody Inc]}'))
+    code, out = fleet_cmd("plan", fleet_dir, tmp_path)
+    assert code == 0, out
+    assert "names organisation 'Nobody Inc'" in out
+    assert "names organisation 'hub host org'" not in out
