@@ -125,6 +125,8 @@ class Applier:
         """Journal and send while holding one of the `parallelism` slots; the confirmation is committed once
         the slot is free again, so the next operation's journal writes and request overlap it."""
         kind = kind_named(change.kind)
+        if change.action is Action.ADOPT and not change.fields:
+            return await self.adopt_as_is(kind, change)
         async with slot:
             if self.hook:
                 self.hook.started(change)
@@ -153,6 +155,19 @@ class Applier:
         misp_id = obj.id if obj is not None else change.misp_id
         outcome = Outcome(change, "ok", misp_id=misp_id, request_ids=request_ids)
         await asyncio.to_thread(self.confirm, op, kind, outcome, obj)
+        return outcome
+
+    async def adopt_as_is(self, kind: Kind, change: Change) -> Outcome:
+        """Adopting an object that already matches sends nothing: journal, ledger and audit in one write."""
+        if self.hook:
+            self.hook.started(change)
+        obj = self.live.live(kind.name).get(change.key) or self.by_id(kind, change.misp_id)
+        assert obj is not None, f"{change.address} vanished from live state"
+        outcome = Outcome(change, "ok", misp_id=obj.id)
+        own, _ = self.ledger_change(kind, change, obj)
+        await asyncio.to_thread(self.store.journal_unsent, self.run_id, change.kind, change.key, change.action.value,
+                                {"fields": []}, misp_id=obj.id, uuid=obj.uuid, own=own,
+                                audit=audit_record(outcome))
         return outcome
 
     async def dispatch(self, kind: Kind, change: Change) -> LiveObject | None:

@@ -70,14 +70,18 @@ def _from_row(row: sa.RowMapping) -> JournalEntry:
 
 
 def intent(conn: Connection, run_id: int, instance: str, *, kind: str, key: str, action: str,
-           detail: dict[str, Any]) -> JournalEntry:
+           detail: dict[str, Any], status: Status = Status.INTENT, **values: str | None) -> JournalEntry:
+    """A new operation, at intent; or, for one that sends nothing, confirmed at once (`values` are then
+    misp_id and uuid, as `move` takes them)."""
+    assert status in (Status.INTENT, Status.CONFIRMED)
     now = utcnow()
-    values = {"run_id": run_id, "instance": instance, "kind": kind, "key": key, "action": action,
-              "detail": scrub_json(detail), "status": Status.INTENT.value, "created_at": now, "updated_at": now}
-    result = conn.execute(journal.insert().values(**values))
+    row = {"run_id": run_id, "instance": instance, "kind": kind, "key": key, "action": action,
+           "detail": scrub_json(detail), "status": status.value, "created_at": now, "updated_at": now,
+           **{name: scrub(value) for name, value in values.items()}}
+    result = conn.execute(journal.insert().values(**row))
     assert result.inserted_primary_key is not None
     op_id = result.inserted_primary_key[0]
-    return JournalEntry(**{**values, "id": op_id, "status": Status.INTENT})
+    return JournalEntry(**{**row, "id": op_id, "status": status})
 
 
 def move(conn: Connection, op: JournalEntry, status: Status, **values: str | None) -> JournalEntry:

@@ -207,15 +207,35 @@ class StateStore:
 
         def confirm(conn: Connection) -> JournalEntry:
             confirmed = journal.move(conn, op, Status.CONFIRMED, misp_id=misp_id, uuid=uuid)
-            for key in disown:
-                ledger.disown(conn, op.instance, op.kind, key)
-            if own is not None:
-                ledger.own(conn, op.instance, own)
-            if audit is not None:
-                audit_log.append(conn, op.instance, op.run_id, audit)
+            self._follow(conn, confirmed, own, disown, audit)
             return confirmed
 
         return self._retrying(lambda: self._commit(confirm))
+
+    def journal_unsent(self, run_id: int, kind: str, key: str, action: str, detail: dict[str, Any], *,
+                       misp_id: str | None, uuid: str | None, own: OwnedObject | None = None,
+                       audit: dict[str, Any] | None = None) -> JournalEntry:
+        """An operation that sends MISP nothing (adopting an object as it is): with no request for intent and
+        sent to guard, it is journalled confirmed at once, with its ledger row and audit record, in one
+        transaction."""
+
+        def record(conn: Connection) -> JournalEntry:
+            done = journal.intent(conn, run_id, self._instance_of(conn, run_id), kind=kind, key=key, action=action,
+                                  detail=detail, status=Status.CONFIRMED, misp_id=misp_id, uuid=uuid)
+            self._follow(conn, done, own, (), audit)
+            return done
+
+        return self._retrying(lambda: self._commit(record))
+
+    @staticmethod
+    def _follow(conn: Connection, op: JournalEntry, own: OwnedObject | None, disown: Iterable[str],
+                audit: dict[str, Any] | None) -> None:
+        for key in disown:
+            ledger.disown(conn, op.instance, op.kind, key)
+        if own is not None:
+            ledger.own(conn, op.instance, own)
+        if audit is not None:
+            audit_log.append(conn, op.instance, op.run_id, audit)
 
     def journal_failed(self, op: JournalEntry, error: str) -> JournalEntry:
         return self._commit(lambda conn: journal.move(conn, op, Status.FAILED, error=error))

@@ -73,3 +73,17 @@ def test_confirmation_ownership_and_audit_are_one_transaction(store: StateStore)
     assert set(store.ledger("prod")) == {("users", "new@example.org")}
     assert store.owned_by_id("prod", "users", "7")[0].key == "new@example.org"
     assert len(store.audit("prod")) == 1
+
+
+def test_an_operation_that_sends_nothing_is_journalled_confirmed_with_its_ledger_row(store: StateStore) -> None:
+    run_id = store.start_run("prod", command="apply", who="a", host="h")
+
+    done = store.journal_unsent(run_id, "tags", "tlp:red", "adopt", {"fields": []}, misp_id="4", uuid=None,
+                                own=OwnedObject("tags", "tlp:red", "4", None, frozenset({"name"}), "{}"),
+                                audit={"kind": "tags", "key": "tlp:red", "action": "adopt", "status": "ok"})
+
+    assert done.status is JournalStatus.CONFIRMED and done.misp_id == "4"
+    assert [(e.key, e.status) for e in store.journal(run_id)] == [("tlp:red", JournalStatus.CONFIRMED)]
+    assert store.unfinished_operations("prod") == []
+    assert store.owned("prod", "tags", "tlp:red") is not None
+    assert [r.record["action"] for r in store.audit("prod")] == ["adopt"]
