@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "reconciler.cli.sandbox",
     "reconciler.cli.validate",
     "reconciler.cli.plan",
+    "reconciler.cli.feeds",
     "reconciler.cli.state",
     "reconciler.cli.lifecycle",
     "reconciler.cli.sign",
