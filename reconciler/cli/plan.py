@@ -96,13 +96,16 @@ def show_plan(planned: Planned, fmt: str) -> None:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error, 3 unreachable.")
 @click.option("--sign", "sign_key", default=None, help="With -o: sign the saved plan with this GnuPG key (FILE.asc).")
 @click.option("--gpg-home", type=click.Path(path_type=Path), default=None, help="GnuPG home holding the signing key.")
+@click.option("--test-connections", is_flag=True, help="Run MISP's connection test for each declared sync link.")
 def plan(paths: tuple[Path, ...], fmt: str, out: Path | None, detailed_exitcode: bool, sign_key: str | None,
-         gpg_home: Path | None, **kw: Any) -> None:
+         gpg_home: Path | None, test_connections: bool, **kw: Any) -> None:
     """Show what apply would change, field by field. Reads MISP, writes nothing."""
     from reconciler.engine import run
 
     desired = load_or_exit(paths, kw["env"])
-    planned: Planned = run_engine(run.plan(desired, make_options(kw)))
+    options = make_options(kw)
+    options.test_connections = test_connections
+    planned: Planned = run_engine(run.plan(desired, options))
     show_plan(planned, fmt)
     if planned.diagnostics.has_errors():
         sys.exit(EXIT_ERROR)

@@ -44,6 +44,7 @@ class Options:
     insecure_http: bool = False
     allow_insecure_secret_files: bool = False
     maintenance: bool = False  # apply with MISP.live false, restored afterwards
+    test_connections: bool = False  # plan: run MISP's connection test for every declared link that exists
     # fleet hooks: build the client (sandbox links, key capture) and resolve {env: NAME} from memory first
     client_factory: Callable[[Desired, Options], MispClient] | None = None
     memory_secrets: dict[str, str] | None = None
@@ -233,7 +234,12 @@ def check_lineage(state: StateStore, name: str, live: Live) -> None:
 async def plan(desired: Desired, options: Options) -> Planned:
     state = open_state(desired, options)
     async with client_for(desired, options) as client:
-        return await make_plan(desired, client, state, options)
+        planned = await make_plan(desired, client, state, options)
+        if options.test_connections:  # plan --test-connections: the declared links that exist already
+            links = [(f'servers["{key}"]', obj.id) for key, obj in sorted(planned.live.live("servers").items())
+                     if key in desired.entries.get("servers", {})]
+            planned.plan.notes.extend(await connection_notes(client, links))
+        return planned
 
 
 async def apply(desired: Desired, options: Options, *, confirm: Callable[[Planned], bool],
@@ -300,22 +306,27 @@ CONNECTION_STATUS = {1: "OK", 2: "unreachable", 3: "unexpected answer", 4: "auth
 
 async def test_connections(client: MispClient, result: ApplyResult) -> list[str]:
     """MISP's own connection test for every sync link this apply created or changed."""
+    links = [(str(o.change.address), o.misp_id) for o in result.outcomes
+             if o.change.kind == "servers" and o.status == "ok" and o.change.action.value != "delete"]
+    return await connection_notes(client, links)
+
+
+async def connection_notes(client: MispClient, links: Sequence[tuple[str, str | None]]) -> list[str]:
+    """One line per sync link: MISP's testConnection status, the remote's version and any mismatch."""
     from reconciler.backend.errors import MispError
 
     notes = []
-    for outcome in result.outcomes:
-        if outcome.change.kind != "servers" or outcome.status != "ok" or outcome.change.action.value == "delete":
-            continue
+    for address, misp_id in links:
         try:
-            answer = await client.post(f"/servers/testConnection/{outcome.misp_id}", idempotent=True)
+            answer = await client.post(f"/servers/testConnection/{misp_id}", idempotent=True)
         except MispError as exc:
-            notes.append(f"{outcome.change.address}: connection test failed: {exc}")
+            notes.append(f"{address}: connection test failed: {exc}")
             continue
         answer = answer if isinstance(answer, dict) else {}
         status = CONNECTION_STATUS.get(int(answer.get("status", 0) or 0), f"status {answer.get('status')}")
         version = f", remote MISP {answer['version']}" if answer.get("version") else ""
         mismatch = f" ({answer['mismatch']} version mismatch)" if answer.get("mismatch") else ""
-        notes.append(f"{outcome.change.address}: connection {status}{version}{mismatch}")
+        notes.append(f"{address}: connection {status}{version}{mismatch}")
     return notes
 
 

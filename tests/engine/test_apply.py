@@ -434,3 +434,13 @@ def test_plan_lists_critical_settings_misp_flags_that_the_manifests_leave_alone(
     notes = ws.plan().plan.notes
     assert any(n.startswith("settings['MISP.external_baseurl'] (critical)") for n in notes)
     assert not any("GnuPG.email" in n for n in notes)  # declared: addressed by the manifests
+
+
+def test_plan_test_connections_reports_each_declared_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_KEY", "k" * 40)
+    ws = Workspace(tmp_path)
+    ws.write("servers.yaml", SERVERS.replace("https://hub.example.org", "http://127.0.0.1:9"))
+    ws.apply()
+    planned = ws.plan(test_connections=True)
+    assert 'servers["hub"]: connection unreachable' in planned.plan.notes
+    assert not any("connection" in n for n in ws.plan().plan.notes)  # only when asked
