@@ -43,7 +43,9 @@ def load(conn: Connection, instance: str) -> dict[tuple[str, str], OwnedObject]:
     field_sets: dict[str, frozenset[str]] = {}
     loaded = {}
     for row in conn.execute(query).mappings():
-        text = row["fields"]
+        raw = row["fields"]
+        # PostgreSQL's driver decodes JSON columns itself (a list arrives), SQLite hands back the text.
+        text = raw if isinstance(raw, str) else json.dumps(raw)
         if text not in field_sets:
             field_sets[text] = frozenset(json.loads(text))
         loaded[row["kind"], row["key"]] = OwnedObject(
