@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from reconciler.manifest.desired import Desired
     from reconciler.state import JournalEntry, OwnedObject, StateStore
 
+UNSENT_AT_ONCE = 64  # operations that send nothing (adopt as is) being journalled at once: bounds memory
+
 # The X-Request-Ids of the HTTP calls made on behalf of the operation running in this task.
 _REQUEST_IDS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("request_ids", default=None)
 
@@ -84,6 +86,7 @@ class Applier:
     parallelism: int = 8
     hook: Hook | None = None
     failed: set[tuple[str, str]] = field(default_factory=set)
+    unsent: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(UNSENT_AT_ONCE))
 
     async def run(self, plan: Plan) -> ApplyResult:
         result = ApplyResult()
@@ -126,7 +129,8 @@ class Applier:
         the slot is free again, so the next operation's journal writes and request overlap it."""
         kind = kind_named(change.kind)
         if change.action is Action.ADOPT and not change.fields:
-            return await self.adopt_as_is(kind, change)
+            async with self.unsent:
+                return await self.adopt_as_is(kind, change)
         async with slot:
             if self.hook:
                 self.hook.started(change)
