@@ -141,6 +141,25 @@ def check_signatures(desired: Desired) -> dict[str, object] | None:
     return result.as_json()
 
 
+def resolve_files(desired: Desired) -> Diagnostics:
+    """Files named by sync links (CA bundle, client certificate) are read relative to the manifests."""
+    diags = Diagnostics()
+    for key, located in desired.entries.get("servers", {}).items():
+        entry: Any = located.entry
+        for name in ("ca_file", "client_cert_file"):
+            value = getattr(entry, name, None)
+            if not value:
+                continue
+            path = (desired.base_dir / value).resolve()
+            if not path.is_file():
+                diags.error("missing-file", f"{name} {value!r} is not a readable file (read relative to the "
+                            "manifests)", subject=located.field_where.get(name, located.where),
+                            path=f'servers["{key}"].{name}')
+                continue
+            setattr(entry, name, str(path))
+    return diags
+
+
 def resolve_pgp_keys(desired: Desired) -> Diagnostics:
     """Users' pgp_key from a file or a keyserver become armored text, and every key is checked (parses, not
     expired or revoked, can encrypt, carries the user's e-mail) before anything is planned."""
@@ -166,6 +185,7 @@ async def make_plan(desired: Desired, client: MispClient, state: StateStore, opt
     name = instance_name(desired)
     approvals = check_signatures(desired)
     pgp = resolve_pgp_keys(desired)
+    pgp.extend(resolve_files(desired))
     ledger = state.ledger(name)
     kinds = kinds_in_scope(scope(desired, options, {kind for kind, _ in ledger}))
     live = await read_live(client, kinds, desired)

@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,7 +50,9 @@ class Rules(Strict):
 
 class Server(Entry):
     SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset({"authkey"})
-    WRITE_ONLY: ClassVar[frozenset[str]] = frozenset({"authkey"})
+    # MISP never returns the key, nor the certificates' contents (only file names it chose): all three are
+    # compared with what the last apply sent (a digest of each file, the key's reference).
+    WRITE_ONLY: ClassVar[frozenset[str]] = frozenset({"authkey", "ca_file", "client_cert_file"})
 
     name: Annotated[str, Field(min_length=1, max_length=255)]
     url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
@@ -112,6 +117,13 @@ class ServerAdapter:
             if name in entry.model_fields_set:
                 rules = getattr(entry, name)
                 want[name] = canonical_rules(rules.model_dump(exclude_none=True) if rules else None)
+        for name in ("ca_file", "client_cert_file"):
+            path = getattr(entry, name)
+            if name in entry.model_fields_set and path:
+                try:
+                    want[name] = "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+                except OSError:  # reported by the plan as a missing file, before anything is written
+                    want[name] = f"unreadable: {path}"
         return want
 
     def body(self, entry: Server, values: Mapping[str, object], names: Names) -> dict[str, object]:
@@ -124,6 +136,9 @@ class ServerAdapter:
             elif name in ("push_rules", "pull_rules"):
                 rules = getattr(entry, name)
                 body[name] = json.dumps(rules.model_dump(exclude_none=True) if rules else {})
+            elif name in ("ca_file", "client_cert_file"):  # uploaded as base64 of the PEM (reference 1.5.3)
+                upload = "submitted_cert" if name == "ca_file" else "submitted_client_cert"
+                body[upload] = base64.b64encode(Path(str(getattr(entry, name))).read_bytes()).decode()
             else:
                 body[name] = value
         return body

@@ -444,3 +444,21 @@ def test_plan_test_connections_reports_each_declared_link(tmp_path: Path, monkey
     planned = ws.plan(test_connections=True)
     assert 'servers["hub"]: connection unreachable' in planned.plan.notes
     assert not any("connection" in n for n in ws.plan().plan.notes)  # only when asked
+
+
+def test_sync_link_certificates_are_uploaded_and_resent_only_when_the_file_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_KEY", "k" * 40)
+    ws = Workspace(tmp_path)
+    ws.write("hub-ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    ws.write("servers.yaml", SERVERS + "    ca_file: hub-ca.pem\n")
+    applied = ws.apply()
+    assert applied.result is not None and applied.result.ok, [o.error for o in applied.result.outcomes]
+    [server] = [s["Server"] for s in asyncio.run(call(ws, "GET", "/servers/index"))]
+    assert server["cert_file"] == f"{server['id']}.pem"  # MISP names the file it wrote
+    assert ws.plan().plan.is_empty()
+    ws.write("hub-ca.pem", "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n")
+    [change] = ws.plan().plan.actionable
+    assert [f.path for f in change.fields] == ["ca_file"]
+    ws.write("servers.yaml", SERVERS + "    ca_file: missing.pem\n")
+    assert "missing-file" in [d.code for d in ws.plan().diagnostics]
