@@ -141,6 +141,24 @@ def check_signatures(desired: Desired) -> dict[str, object] | None:
     return result.as_json()
 
 
+def check_push_rules(desired: Desired, live: Live) -> Diagnostics:
+    """A sync link's push rule naming a tag or org that exists nowhere would filter nothing: refuse it."""
+    from reconciler.kinds.servers import Server, remote_org_name, unknown_push_rule_references
+
+    diags = Diagnostics()
+    declared = {kind: set(entries) for kind, entries in desired.entries.items()}
+    # A link's remote organisation is created locally when missing: a push rule may name it.
+    declared.setdefault("organisations", set()).update(
+        remote_org_name(loc.entry) for loc in desired.entries.get("servers", {}).values()
+        if isinstance(loc.entry, Server))
+    for key, located in desired.entries.get("servers", {}).items():
+        if isinstance(located.entry, Server):
+            for problem in unknown_push_rule_references(located.entry, declared, live):
+                diags.error("unresolved-reference", problem, path=f'servers["{key}"].push_rules',
+                            subject=located.field_where.get("push_rules", located.where))
+    return diags
+
+
 def resolve_files(desired: Desired) -> Diagnostics:
     """Files named by sync links (CA bundle, client certificate) are read relative to the manifests."""
     diags = Diagnostics()
@@ -195,6 +213,7 @@ async def make_plan(desired: Desired, client: MispClient, state: StateStore, opt
     result.plan.notes.extend(f"{kind}[{key!r}]: out of the manifest's order; deleted, the rule is re-created in "
                              "its place (MISP applies them by ascending id)" for kind, key in sorted(stale))
     result.diagnostics.extend(pgp)
+    result.diagnostics.extend(check_push_rules(desired, live))
     result.plan.notes.extend(unmanaged_notes(desired, kinds))
     result.plan.notes.extend(flagged_settings_notes(desired, live))
     if approvals is not None:

@@ -84,6 +84,44 @@ FLAGS = ("push", "pull", "push_sightings", "push_galaxy_clusters", "pull_galaxy_
          "skip_proxy", "remove_missing_tags")
 
 
+RULE_KINDS = {"tags": "tags", "orgs": "organisations"}
+
+
+def push_rules_by_id(rules: dict[str, Any], names: Names) -> dict[str, Any]:
+    """Tag and org names of a push rule → this instance's ids, as MISP matches push rules."""
+    result = dict(rules)
+    for section, kind in RULE_KINDS.items():
+        if isinstance(rules.get(section), dict):
+            result[section] = {op: [names.id_of(kind, value) if value in names.live(kind) else value
+                                    for value in values] for op, values in rules[section].items()}
+    return result
+
+
+def push_rules_by_name(rules: dict[str, Any] | None, names: Names) -> dict[str, Any] | None:
+    """The reverse, for comparing: ids MISP stored in push rules back to the names a manifest writes."""
+    if rules is None:
+        return None
+    result = dict(rules)
+    for section, kind in RULE_KINDS.items():
+        if isinstance(rules.get(section), dict):
+            result[section] = {op: sorted(names.key_of(kind, str(value)) or str(value) for value in values)
+                               for op, values in rules[section].items()}
+    return result
+
+
+def unknown_push_rule_references(entry: Server, declared: dict[str, set[str]], names: Names) -> list[str]:
+    """Push rules name this instance's tags and orgs: each must be declared or already in MISP."""
+    problems = []
+    rules = entry.push_rules.model_dump(exclude_none=True) if entry.push_rules else {}
+    for section, kind in RULE_KINDS.items():
+        for values in (rules.get(section) or {}).values():
+            for value in values:
+                if value not in declared.get(kind, set()) and value not in names.live(kind):
+                    problems.append(f"push_rules.{section} names {value!r}, which is neither declared under "
+                                    f"`{kind}:` nor present in MISP")
+    return problems
+
+
 def remote_org_name(entry: Server) -> str:
     return entry.remote_org if isinstance(entry.remote_org, str) else entry.remote_org.name
 
@@ -102,7 +140,7 @@ class ServerAdapter:
         fields.update({name: as_bool(server.get(name)) for name in FLAGS})
         fields["priority"] = as_int(server.get("priority"))
         fields["remote_org"] = names.key_of("organisations", str(server.get("remote_org_id")))
-        fields["push_rules"] = canonical_rules(server.get("push_rules"))
+        fields["push_rules"] = push_rules_by_name(canonical_rules(server.get("push_rules")), names)
         fields["pull_rules"] = canonical_rules(server.get("pull_rules"))
         return LiveObject(key=str(fields["name"]), id=str(server["id"]), fields=fields, raw=server)
 
@@ -135,7 +173,10 @@ class ServerAdapter:
                 body["authkey"] = names.secret(entry.authkey)
             elif name in ("push_rules", "pull_rules"):
                 rules = getattr(entry, name)
-                body[name] = json.dumps(rules.model_dump(exclude_none=True) if rules else {})
+                dumped = rules.model_dump(exclude_none=True) if rules else {}
+                # Push rules filter this instance's data: MISP matches them by local tag and org ids.
+                # Pull rules filter the remote's: they keep the remote's names (reference 1.5).
+                body[name] = json.dumps(push_rules_by_id(dumped, names) if name == "push_rules" else dumped)
             elif name in ("ca_file", "client_cert_file"):  # uploaded as base64 of the PEM (reference 1.5.3)
                 upload = "submitted_cert" if name == "ca_file" else "submitted_client_cert"
                 body[upload] = base64.b64encode(Path(str(getattr(entry, name))).read_bytes()).decode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -462,3 +463,19 @@ def test_sync_link_certificates_are_uploaded_and_resent_only_when_the_file_chang
     assert [f.path for f in change.fields] == ["ca_file"]
     ws.write("servers.yaml", SERVERS + "    ca_file: missing.pem\n")
     assert "missing-file" in [d.code for d in ws.plan().diagnostics]
+
+
+def test_push_rules_are_sent_with_local_ids_and_an_unknown_tag_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_KEY", "k" * 40)
+    ws = Workspace(tmp_path)
+    tags = 'tags:\n  - {name: "share:hub", colour: "#123456"}\n'
+    ws.write("servers.yaml", tags + SERVERS + "    push: true\n    push_rules: {tags: {OR: ['share:hub']}}\n")
+    applied = ws.apply()
+    assert applied.result is not None and applied.result.ok, [o.error for o in applied.result.outcomes]
+    [server] = [s["Server"] for s in asyncio.run(call(ws, "GET", "/servers/index"))]
+    tag_id = asyncio.run(find_id(ws, "/tags/index", "Tag", "name", "share:hub"))
+    assert json.loads(server["push_rules"])["tags"]["OR"] == [tag_id]  # MISP matches push rules by local id
+    assert ws.plan().plan.is_empty()
+    ws.write("servers.yaml", tags + SERVERS + "    push: true\n    push_rules: {tags: {OR: ['no:such-tag']}}\n")
+    assert "unresolved-reference" in [d.code for d in ws.plan().diagnostics]

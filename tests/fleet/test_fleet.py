@@ -162,12 +162,14 @@ def test_a_derived_object_the_manifests_declare_too_is_an_error(fleet_dir: Path,
     assert "derives servers['hub'] on member-a" in out and "servers.yaml:" in out
 
 
-def test_rule_tags_declared_nowhere_warn(fleet_dir: Path, tmp_path: Path) -> None:
+def test_a_push_rule_tag_declared_nowhere_is_refused(fleet_dir: Path, tmp_path: Path) -> None:
+    """The fleet check warns; the pushing instance's plan refuses it (a push rule naming a tag that exists
+    nowhere would filter nothing — issue 6's bad input)."""
     path = fleet_dir / "fleet.yaml"
     path.write_text(path.read_text().replace('NOT: ["member-b:internal"]', 'NOT: ["member-b:intrenal"]'))
     code, out = fleet_cmd("plan", fleet_dir, tmp_path)
-    assert code == 0, out
-    assert "names tag 'member-b:intrenal'" in out
+    assert code == 1, out
+    assert "names tag 'member-b:intrenal'" in out and "neither declared under `tags:`" in out
 
 
 def test_a_remote_below_the_local_requirement_warns(fleet_dir: Path, tmp_path: Path) -> None:
@@ -225,11 +227,11 @@ def test_a_custom_sync_role_must_grant_sync(fleet_dir: Path, tmp_path: Path, per
         assert "sync user role 'Fleet sync' does not grant sync" in out
 
 
-def test_rule_orgs_known_on_neither_end_warn(fleet_dir: Path, tmp_path: Path) -> None:
+def test_rule_orgs_known_on_neither_end_are_refused(fleet_dir: Path, tmp_path: Path) -> None:
     path = fleet_dir / "fleet.yaml"
     path.write_text(path.read_text().replace('NOT: ["member-b:internal"]}',
                                              'NOT: ["member-b:internal"]}\n      orgs: {OR: [hub host org, Nobody Inc]}'))
     code, out = fleet_cmd("plan", fleet_dir, tmp_path)
-    assert code == 0, out
+    assert code == 1, out  # the linked remote's org may be named; an org known nowhere is refused
     assert "names organisation 'Nobody Inc'" in out
     assert "names organisation 'hub host org'" not in out
