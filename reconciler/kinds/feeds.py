@@ -89,6 +89,23 @@ FLAGS = ("fixed_event", "delta_merge", "publish", "override_ids", "caching_enabl
 TEXTS = ("name", "provider", "url", "source_format", "input_source")
 
 
+def csv_settings_from_misp(value: Any) -> dict[str, object] | None:
+    """MISP keeps a feed's CSV settings as a JSON string: {"csv": {"value": "1,2", "delimiter": ","},
+    "common": {"excluderegex": ""}}; canonical: value columns as numbers, delimiter, exclude regex."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else None
+        except ValueError:
+            return None
+    if not isinstance(value, dict) or not isinstance(value.get("csv"), dict):
+        return None
+    csv = value["csv"]
+    columns = [int(c) for c in str(csv.get("value") or "").split(",") if c.strip().isdigit()]
+    common = value.get("common")
+    exclude = common.get("excluderegex") if isinstance(common, dict) else ""
+    return {"value": columns, "delimiter": str(csv.get("delimiter") or ","), "exclude_regex": str(exclude or "")}
+
+
 class FeedAdapter:
     """Feeds by URL; distribution, sharing group and tag by name. MISP's REST add fills in defaults of its own
     (fixed_event true, distribution 0): for a catalogue feed the catalogue's values are sent instead, so a feed
@@ -107,6 +124,7 @@ class FeedAdapter:
         fields["sharing_group"] = names.key_of("sharing_groups", str(sg)) if sg else None
         fields["tag"] = names.key_of("tags", str(tag)) if tag else None
         fields["rules"] = canonical_rules(feed.get("rules"))
+        fields["settings"] = csv_settings_from_misp(feed.get("settings"))
         return LiveObject(key=str(feed["url"]), id=str(feed["id"]), fields=fields, raw=feed)
 
     def desired(self, entry: Entry, names: Names) -> dict[str, object]:
@@ -118,6 +136,11 @@ class FeedAdapter:
                 want[name] = getattr(entry, name)
         if "rules" in stated:
             want["rules"] = canonical_rules(entry.rules.model_dump(exclude_none=True) if entry.rules else None)
+        if "settings" in stated and entry.settings is not None:
+            want["settings"] = {"value": list(entry.settings.value), "delimiter": entry.settings.delimiter,
+                                "exclude_regex": entry.settings.exclude_regex or ""}
+        if "headers" in stated and entry.headers is not None:
+            want["headers"] = entry.headers.describe()  # write-only: compared by reference, never read back
         return want
 
     def body(self, entry: Feed, values: Mapping[str, object], names: Names) -> dict[str, object]:
@@ -135,6 +158,10 @@ class FeedAdapter:
                 body[name] = value
         if entry.headers is not None and "headers" in values:
             body["headers"] = names.secret(entry.headers)
+        if entry.settings is not None and "settings" in values:
+            body["settings"] = json.dumps({"csv": {"value": ",".join(map(str, entry.settings.value)),
+                                                   "delimiter": entry.settings.delimiter},
+                                           "common": {"excluderegex": entry.settings.exclude_regex or ""}})
         return body
 
     def catalogue_defaults(self, entry: Feed) -> dict[str, object]:

@@ -479,3 +479,21 @@ def test_push_rules_are_sent_with_local_ids_and_an_unknown_tag_is_refused(
     assert ws.plan().plan.is_empty()
     ws.write("servers.yaml", tags + SERVERS + "    push: true\n    push_rules: {tags: {OR: ['no:such-tag']}}\n")
     assert "unresolved-reference" in [d.code for d in ws.plan().diagnostics]
+
+
+def test_a_csv_feeds_settings_and_headers_secret_are_applied_and_converge(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEED_HEADERS", "Authorization: Bearer " + "z" * 20)
+    ws = Workspace(tmp_path)
+    ws.write("feeds.yaml", """
+feeds:
+  - {name: Csv, provider: Me, url: "https://feeds.example.org/list.csv", source_format: csv,
+     settings: {value: [2, 3], delimiter: ";", exclude_regex: "/^#/"}, headers: {env: FEED_HEADERS}}
+""")
+    applied = ws.apply()
+    assert applied.result is not None and applied.result.ok, [o.error for o in applied.result.outcomes]
+    [feed] = [f["Feed"] for f in asyncio.run(call(ws, "GET", "/feeds/index")) if f["Feed"]["name"] == "Csv"]
+    assert json.loads(feed["settings"])["csv"] == {"value": "2,3", "delimiter": ";"}
+    assert ws.plan().plan.is_empty()  # the headers are write-only: not read back, not re-sent
+    ws.write("feeds.yaml", (tmp_path / "manifests" / "feeds.yaml").read_text().replace("[2, 3]", "[4]"))
+    assert fields_of(ws) == [("https://feeds.example.org/list.csv", 'settings["value"]', [2, 3], [4])]
