@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler.backend.errors import MispError
+from reconciler.kinds._kind import LiveObject
 
 
 def as_bool(value: Any) -> bool:
@@ -50,6 +51,13 @@ def rows(body: Any, wrapper: str) -> list[dict[str, Any]]:
     if not isinstance(body, list):
         raise MispError(f"MISP answered with an unexpected shape where a list of {wrapper} was expected")
     return [dict(r) for r in body if isinstance(r, Mapping)]
+
+
+def saved(obj: LiveObject | None) -> LiveObject:
+    """The object a write answer describes; MISP answering with something else is an error, not a crash."""
+    if obj is None:
+        raise MispError("MISP's answer to a write did not describe the object it saved")
+    return obj
 
 
 def sorted_set(values: Iterable[Any] | None) -> list[str]:

@@ -16,6 +16,7 @@ from selectolax.lexbor import LexborHTMLParser
 from reconciler.backend.errors import MispError
 from reconciler.backend.web import session_for
 from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
+from reconciler.kinds._misp import saved
 from reconciler.kinds._regex import check_pcre
 
 if TYPE_CHECKING:
@@ -83,9 +84,7 @@ class AllowedlistAdapter:
         async for _path, rows, _tree in self.pages(client):  # the id: MISP's redirect does not say it
             for row in rows:
                 if row["name"] == entry.name.strip():
-                    obj = self.parse(row, names)
-                    assert obj is not None
-                    return obj
+                    return saved(self.parse(row, names))
         raise MispError(f"allowedlist entry {entry.name!r} was saved but is not in MISP's index")
 
     async def update(self, client: MispClient, entry: Entry, live: LiveObject,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field
 
 from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
-from reconciler.kinds._misp import as_text, rows, unwrap
+from reconciler.kinds._misp import as_text, rows, saved, unwrap
 from reconciler.kinds.organisations import UUID_PATTERN
 
 if TYPE_CHECKING:
@@ -69,9 +69,7 @@ class BlocklistAdapter:
     async def update(self, client: MispClient, entry: Entry, live: LiveObject,
                      changed: Mapping[str, object], names: Names) -> LiveObject:
         answer = await client.post(f"{self.path}/edit/{live.id}", {self.wrapper: self.body(changed)})
-        parsed = self.parse(answer, names)
-        assert parsed is not None
-        return parsed
+        return saved(self.parse(answer, names))
 
     async def delete(self, client: MispClient, live: LiveObject, names: Names) -> None:
         await client.post(f"{self.path}/delete/{live.id}")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
-from reconciler.kinds._misp import as_bool, as_int, as_text, canonical_rules, rows, unwrap
+from reconciler.kinds._misp import as_bool, as_int, as_text, canonical_rules, rows, saved, unwrap
 from reconciler.kinds.servers import Rules
 from reconciler.model.fields import Ordered
 from reconciler.model.secrets import SecretRef
@@ -176,17 +176,13 @@ class FeedAdapter:
         assert isinstance(entry, Feed)
         body = {**self.catalogue_defaults(entry), **self.body(entry, self.desired(entry, names), names)}
         answer = await client.post("/feeds/add", {"Feed": body})
-        feed = self.parse(answer, names)
-        assert feed is not None
-        return feed
+        return saved(self.parse(answer, names))
 
     async def update(self, client: MispClient, entry: Entry, live: LiveObject,
                      changed: Mapping[str, object], names: Names) -> LiveObject:
         assert isinstance(entry, Feed)
         answer = await client.post(f"/feeds/edit/{live.id}", {"Feed": self.body(entry, changed, names)})
-        feed = self.parse(answer, names)
-        assert feed is not None
-        return feed
+        return saved(self.parse(answer, names))
 
     async def delete(self, client: MispClient, live: LiveObject, names: Names) -> None:
         await client.post(f"/feeds/delete/{live.id}")

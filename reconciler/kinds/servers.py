@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
-from reconciler.kinds._misp import as_bool, as_int, as_text, canonical_rules, rows, unwrap
+from reconciler.kinds._misp import as_bool, as_int, as_text, canonical_rules, rows, saved, unwrap
 from reconciler.kinds.organisations import UUID_PATTERN
 from reconciler.model.fields import AsSet
 from reconciler.model.secrets import SecretRef
@@ -212,9 +212,7 @@ class ServerAdapter:
                      changed: Mapping[str, object], names: Names) -> LiveObject:
         assert isinstance(entry, Server)
         answer = await client.post(f"/servers/edit/{live.id}", {"Server": self.body(entry, changed, names)})
-        server = self.parse(answer, names)
-        assert server is not None
-        return server
+        return saved(self.parse(answer, names))
 
     async def delete(self, client: MispClient, live: LiveObject, names: Names) -> None:
         await client.post(f"/servers/delete/{live.id}")

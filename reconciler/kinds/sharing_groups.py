@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
-from reconciler.kinds._misp import as_bool, as_text, rows, stated, unwrap
+from reconciler.kinds._misp import as_bool, as_text, rows, saved, stated, unwrap
 from reconciler.kinds.organisations import UUID_PATTERN
 from reconciler.model.fields import KeyedBy
 
@@ -122,9 +122,7 @@ class SharingGroupAdapter:
         return {"uuid": org.uuid, "name": name} if org is not None else {"name": name}
 
     def reread(self, answer: Any, names: Names) -> LiveObject:
-        parsed = self.parse(answer, names)
-        assert parsed is not None
-        return parsed
+        return saved(self.parse(answer, names))
 
     async def update(self, client: MispClient, entry: Entry, live: LiveObject,
                      changed: Mapping[str, object], names: Names) -> LiveObject:

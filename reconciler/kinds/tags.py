@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field
 
 from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
-from reconciler.kinds._misp import as_bool, as_int, rows, stated, unwrap
+from reconciler.kinds._misp import as_bool, as_int, rows, saved, stated, unwrap
 
 if TYPE_CHECKING:
     from reconciler.backend.client import MispClient
@@ -73,9 +73,7 @@ class TagAdapter:
 
     async def create(self, client: MispClient, entry: Entry, names: Names) -> LiveObject:
         answer = await client.post("/tags/add", {"Tag": self.body(self.desired(entry, names), names)})
-        tag = self.parse(answer, names)
-        assert tag is not None
-        return tag
+        return saved(self.parse(answer, names))
 
     async def update(self, client: MispClient, entry: Entry, live: LiveObject,
                      changed: Mapping[str, object], names: Names) -> LiveObject:
@@ -83,9 +81,7 @@ class TagAdapter:
         if whole.get("numerical_value") is None:
             whole.pop("numerical_value", None)
         answer = await client.post(f"/tags/edit/{live.id}", {"Tag": self.body(whole, names)})
-        tag = self.parse(answer, names)
-        assert tag is not None
-        return tag
+        return saved(self.parse(answer, names))
 
     async def delete(self, client: MispClient, live: LiveObject, names: Names) -> None:
         await client.post(f"/tags/delete/{live.id}")

@@ -17,6 +17,7 @@ from selectolax.lexbor import LexborHTMLParser
 from reconciler.backend.errors import MispError, Rejected
 from reconciler.backend.web import session_for
 from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
+from reconciler.kinds._misp import saved
 from reconciler.model.fields import AsSet, Ordered
 
 if TYPE_CHECKING:
@@ -227,9 +228,7 @@ class TemplateAdapter:
 
     async def reread(self, client: MispClient, entry: Template, template_id: str, names: Names) -> LiveObject:
         raw: dict[str, Any] = {"id": template_id, "name": entry.name, **await self.view(client, template_id)}
-        obj = self.parse(raw, names)
-        assert obj is not None
-        return obj
+        return saved(self.parse(raw, names))
 
     async def create(self, client: MispClient, entry: Entry, names: Names) -> LiveObject:
         assert isinstance(entry, Template)

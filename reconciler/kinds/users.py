@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
-from reconciler.kinds._misp import as_bool, as_int, as_text, rows, stated, unwrap
+from reconciler.kinds._misp import as_bool, as_int, as_text, rows, saved, stated, unwrap
 from reconciler.model.secrets import SecretRef
 
 if TYPE_CHECKING:
@@ -122,9 +122,7 @@ class UserAdapter:
         answer = await client.post("/admin/users/add", self.body(entry, self.desired(entry, names), names))
         if isinstance(answer, dict) and isinstance(answer.get("User"), dict):
             answer["User"].pop("authkey", None)  # the user's first key, in clear: never kept
-        user = self.parse(answer, names)
-        assert user is not None
-        return user
+        return saved(self.parse(answer, names))
 
     async def update(self, client: MispClient, entry: Entry, live: LiveObject,
                      changed: Mapping[str, object], names: Names) -> LiveObject:
@@ -133,9 +131,7 @@ class UserAdapter:
         answer = await client.post(f"/admin/users/edit/{live.id}", self.body(entry, values, names))
         if isinstance(answer, dict) and isinstance(answer.get("User"), dict):
             answer["User"].pop("authkey", None)
-        user = self.parse(answer, names)
-        assert user is not None
-        return user
+        return saved(self.parse(answer, names))
 
     async def delete(self, client: MispClient, live: LiveObject, names: Names) -> None:
         await client.post(f"/admin/users/delete/{live.id}")
