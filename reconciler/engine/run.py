@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 from reconciler.backend.client import MispClient
 from reconciler.diags import Diagnostics
 from reconciler.engine.apply import Applier, ApplyResult, Hook, record_request
+from reconciler.engine.credentials import check_credentials
 from reconciler.engine.diff import diff
 from reconciler.engine.live import Live
-from reconciler.engine.read import kinds_in_scope, read_live
+from reconciler.engine.read import kinds_in_scope, read_live, served
 from reconciler.engine.targets import open_client
 from reconciler.kinds._kind import Kind
 from reconciler.model.secrets import SecretRef
@@ -205,7 +206,7 @@ async def make_plan(desired: Desired, client: MispClient, state: StateStore, opt
     pgp = resolve_pgp_keys(desired)
     pgp.extend(resolve_files(desired))
     ledger = state.ledger(name)
-    kinds = kinds_in_scope(scope(desired, options, {kind for kind, _ in ledger}))
+    kinds = served(kinds_in_scope(scope(desired, options, {kind for kind, _ in ledger})), client)
     live = await read_live(client, kinds, desired)
     check_lineage(state, name, live)
     stale = stale_copies(live, kinds)
@@ -214,7 +215,9 @@ async def make_plan(desired: Desired, client: MispClient, state: StateStore, opt
                              "its place (MISP applies them by ascending id)" for kind, key in sorted(stale))
     result.diagnostics.extend(pgp)
     result.diagnostics.extend(check_push_rules(desired, live))
+    result.diagnostics.extend(await check_credentials(desired, live, client))
     result.plan.notes.extend(unmanaged_notes(desired, kinds))
+    result.plan.notes.extend(host_notes(desired, client, options.state_dir, name))
     result.plan.notes.extend(flagged_settings_notes(desired, live))
     if approvals is not None:
         result.plan.notes.append(f"approved by {', '.join(map(str, approvals['approvers']))}")  # type: ignore[call-overload]
@@ -253,13 +256,24 @@ def unmanaged_notes(desired: Desired, kinds: list[Kind]) -> list[str]:
 
     notes = []
     for name, entries in desired.entries.items():
-        if entries and name == "schedules":
-            notes.append(f"schedules: {len(entries)} declared; MISP runs them from cron on its host: install them "
-                         "with `misp-reconcile schedules render --format crontab|systemd`")
-        elif entries and kind_named(name).adapter is None:
+        if entries and kind_named(name).adapter is None:
             notes.append(f"{name}: {len(entries)} declared entr{'y' if len(entries) == 1 else 'ies'} validated but "
                          "not planned: this version has no MISP adapter for this kind yet")
     return notes
+
+
+def host_notes(desired: Desired, client: MispClient, state_dir: Path, name: str) -> list[str]:
+    """What a real MISP keeps on its host rather than behind its API: the schedules (cron). The sandbox keeps a
+    record of them (planned and applied as a kind); for a real MISP the plan says whether the last
+    `schedules render` is still current (ops/schedules.py)."""
+    from reconciler.kinds import kind_named
+    from reconciler.kinds.schedules import Schedule
+    from reconciler.ops.schedules import render_notes
+
+    if served([kind_named("schedules")], client):
+        return []
+    declared = [loc.entry for loc in desired.entries.get("schedules", {}).values() if isinstance(loc.entry, Schedule)]
+    return render_notes(state_dir, name, declared)
 
 
 def check_lineage(state: StateStore, name: str, live: Live) -> None:

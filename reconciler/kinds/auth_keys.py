@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from reconciler import delivery
 from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
 from reconciler.kinds._misp import as_bool, as_int, rows, sorted_set, unwrap
 from reconciler.model.fields import AsSet
@@ -24,21 +24,29 @@ if TYPE_CHECKING:
 
 
 class KeySink(BaseModel):
-    """Where a created key goes: a file only its owner can read (0600), or a file encrypted with GnuPG to a
-    recipient of the operator's keyring. Without a sink the key is never shown: MISP keeps only its hash."""
+    """Where a created key goes (reconciler/delivery.py): a file only its owner can read (0600), a file
+    encrypted with GnuPG to a recipient of the operator's keyring, or a file encrypted to the key's user's own
+    PGP key. Without a sink the key is never shown: MISP keeps only its hash."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     file: str | None = None
     gpg_file: str | None = None
     recipient: str | None = None
+    gpg_to_user: str | None = None
 
     @model_validator(mode="after")
     def _one(self) -> KeySink:
-        if (self.file is None) == (self.gpg_file is None):
-            raise ValueError("deliver takes exactly one of file or gpg_file")
+        if sum(path is not None for path in (self.file, self.gpg_file, self.gpg_to_user)) != 1:
+            raise ValueError("deliver takes exactly one of file, gpg_file or gpg_to_user")
         if self.gpg_file is not None and not self.recipient:
             raise ValueError("gpg_file needs a recipient (a key in the operator's GnuPG keyring)")
+        if self.recipient is not None and self.gpg_file is None:
+            raise ValueError("recipient goes with gpg_file")
         return self
+
+    @property
+    def path(self) -> Path:
+        return Path(next(p for p in (self.file, self.gpg_file, self.gpg_to_user) if p is not None))
 
 
 class AuthKey(Entry):
@@ -71,26 +79,30 @@ class AuthKey(Entry):
         return value
 
 
-def deliver(sink: KeySink | None, key: str) -> None:
-    """Hand a new key to its sink. Without one it is dropped: never printed, never stored by us."""
+def deliver(sink: KeySink | None, key: str, *, user_key: str | None = None) -> None:
+    """Hand a new key to its sink. Without one it is dropped: never printed, never stored by us.
+    `user_key` is the armored public key of the key's user, for a `gpg_to_user` sink."""
     REDACTOR.register(key)
     if sink is None:
         return
+    check_sink(sink, user_key)
     if sink.file is not None:
-        path = Path(sink.file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key + "\n")
-        os.chmod(path, 0o600)
-        return
-    import gnupg
+        delivery.to_private_file(sink.path, key + "\n")
+    elif sink.gpg_file is not None:
+        assert sink.recipient is not None
+        delivery.to_keyring_recipient(sink.path, sink.recipient, key + "\n")
+    else:
+        assert user_key is not None
+        delivery.to_user_key(sink.path, user_key, key + "\n")
 
-    assert sink.gpg_file is not None
-    encrypted = gnupg.GPG().encrypt(key, sink.recipient, always_trust=True)
-    if not encrypted.ok:
-        raise OSError(f"GnuPG could not encrypt the new key to {sink.recipient}: {encrypted.status}")
-    Path(sink.gpg_file).write_text(str(encrypted))
+
+def check_sink(sink: KeySink | None, user_key: str | None) -> None:
+    if sink is None:
+        return
+    delivery.check_writable(sink.path)
+    if sink.gpg_to_user is not None and not user_key:
+        raise delivery.DeliveryError(f"cannot deliver a new key to {sink.path}: its user has no PGP key in MISP "
+                                     "(set the user's pgp_key)")
 
 
 class AuthKeyAdapter:
@@ -138,9 +150,11 @@ class AuthKeyAdapter:
     async def create(self, client: MispClient, entry: Entry, names: Names) -> LiveObject:
         assert isinstance(entry, AuthKey)
         user_id = names.id_of("users", entry.user.casefold())
+        user_key = user_pgp_key(entry.user, names)
+        check_sink(entry.deliver, user_key)  # before the key exists: a key its sink cannot take is lost
         answer = await client.post(f"/auth_keys/add/{user_id}", {"AuthKey": self.body(entry)})
         created = answer.get("AuthKey", {}) if isinstance(answer, dict) else {}
-        deliver(entry.deliver, str(created.pop("authkey_raw", "")))
+        deliver(entry.deliver, str(created.pop("authkey_raw", "")), user_key=user_key)
         live = self.parse({"AuthKey": created, "User": {"email": entry.user}}, names)
         assert live is not None
         return live
@@ -159,6 +173,13 @@ class AuthKeyAdapter:
 
     async def delete(self, client: MispClient, live: LiveObject, names: Names) -> None:
         await client.post(f"/auth_keys/delete/{live.id}")
+
+
+def user_pgp_key(email: str, names: Names) -> str | None:
+    """The user's public key as MISP holds it now (users are applied before their keys)."""
+    user = names.live("users").get(email.casefold())
+    key = user.fields.get("pgp_key") if user is not None else None
+    return str(key) if key else None
 
 
 KIND = Kind(name="auth_keys", model=AuthKey, key=lambda e: f"{e.user.casefold()}/{e.comment}",

@@ -6,13 +6,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from reconciler import delivery
 from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
 from reconciler.kinds._misp import as_bool, as_int, as_text, rows, saved, stated, unwrap
-from reconciler.model.secrets import SecretRef
+from reconciler.model.secrets import REDACTOR, SecretRef
 
 if TYPE_CHECKING:
     from reconciler.backend.client import MispClient
@@ -29,10 +31,11 @@ class PgpKeyserver(BaseModel):
 
 
 class Delivery(BaseModel):
-    """Where credentials the tool generates go: encrypted to the user's own PGP key."""
+    """Where the credentials of a created user go: a file encrypted to the user's own PGP key, holding the
+    initial password (generated when the manifest gives none) and the first API key MISP answers with."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-    gpg_to_user: str
+    gpg_to_user: Annotated[str, Field(min_length=1)]
 
 
 # MISP's own e-mail rule (reference §3): permissive local part, a domain of [a-z0-9_.-] with no TLD needed,
@@ -58,6 +61,16 @@ class User(Entry):
     password: SecretRef | None = None
     notify: bool | None = None
     deliver: Delivery | None = None
+
+    @model_validator(mode="after")
+    def _credentials(self) -> User:
+        if self.deliver is not None and self.pgp_key is None:
+            raise ValueError("deliver: {gpg_to_user: …} encrypts the credentials to the user's own PGP key: "
+                             "set pgp_key")
+        if self.notify and self.disabled:
+            raise ValueError("notify: true on a disabled user: MISP skips the e-mail but still replaces the "
+                             "password, so nobody would know it")
+        return self
 
 
 # -- MISP adapter -----------------------------------------------------------------------------------------
@@ -97,6 +110,8 @@ class UserAdapter:
             if name in entry.model_fields_set:
                 value = getattr(entry, name)
                 want[name] = value.describe() if isinstance(value, SecretRef) else value
+        if entry.deliver is not None:  # shown in the plan of a create; never sent to MISP
+            want["deliver"] = f"credentials encrypted to the user's key, to {entry.deliver.gpg_to_user}"
         return want
 
     def body(self, entry: User, values: Mapping[str, object], names: Names) -> dict[str, object]:
@@ -113,15 +128,26 @@ class UserAdapter:
             elif name == "password":
                 assert isinstance(entry.password, SecretRef)
                 body["password"] = names.secret(entry.password)
+            elif name == "deliver":
+                continue
             else:
                 body[name] = value
         return body
 
     async def create(self, client: MispClient, entry: Entry, names: Names) -> LiveObject:
         assert isinstance(entry, User)
-        answer = await client.post("/admin/users/add", self.body(entry, self.desired(entry, names), names))
+        body = self.body(entry, self.desired(entry, names), names)
+        if entry.deliver is not None:  # checked before the user exists: credentials nobody gets are lost
+            delivery.check_writable(Path(entry.deliver.gpg_to_user))
+            body.setdefault("password", delivery.new_password())
+        answer = await client.post("/admin/users/add", body)
+        first_key = None
         if isinstance(answer, dict) and isinstance(answer.get("User"), dict):
-            answer["User"].pop("authkey", None)  # the user's first key, in clear: never kept
+            first_key = answer["User"].pop("authkey", None)  # the user's first key, in clear: never kept
+            if first_key:
+                REDACTOR.register(str(first_key))
+        if entry.deliver is not None:
+            deliver_credentials(entry, client.base_url, str(body["password"]), str(first_key or ""))
         return saved(self.parse(answer, names))
 
     async def update(self, client: MispClient, entry: Entry, live: LiveObject,
@@ -135,6 +161,18 @@ class UserAdapter:
 
     async def delete(self, client: MispClient, live: LiveObject, names: Names) -> None:
         await client.post(f"/admin/users/delete/{live.id}")
+
+
+def deliver_credentials(entry: User, misp_url: str, password: str, api_key: str) -> None:
+    """The new account's password and first API key, encrypted to the user's own key (resolved to armored
+    text before planning, see engine/run.py)."""
+    assert entry.deliver is not None and isinstance(entry.pgp_key, str)
+    lines = [f"MISP account {entry.email} at {misp_url}", f"Password: {password}"]
+    if api_key:
+        lines.append(f"API key: {api_key}")
+    if entry.change_pw is not False:
+        lines.append("MISP asks for a new password at the first login.")
+    delivery.to_user_key(Path(entry.deliver.gpg_to_user), entry.pgp_key, "\n".join(lines) + "\n")
 
 
 def normalise_armor(value: Any) -> str:

@@ -22,12 +22,14 @@ from reconciler.sandbox.http import (
     misp_json,
     new_uuid,
     now_epoch,
+    now_text,
     route,
     validation_error,
 )
 from reconciler.sandbox.resources.identity import ALL_PERMS
 from reconciler.sandbox.resources.organisations import org_json
 from reconciler.sandbox.resources.roles import default_role_id, role_json
+from reconciler.sandbox.resources.settings import current
 from reconciler.sandbox.store import Row
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-z0-9_.-]+$",
@@ -273,9 +275,30 @@ def add(ctx: Ctx) -> Response:
                                    "user_id": row["id"], "comment": "", "allowed_ips": None})
     # Title as MISP writes it (transcript auth--org-admin-refusals #45: "User (83): <email>").
     ctx.log("User", row["id"], "add", f"User ({row['id']}): {row['email']}", change_text({}, row, row))
+    if data.get("notify") not in (None, False, 0, "0", "", "false"):
+        row = send_credentials(ctx, row, str(data.get("password") or ""))
     body = user_json(row)
     body = {**{k: body[k] for k in list(body)[:6]}, "authkey": key, **{k: body[k] for k in list(body)[6:]}}
     return misp_json({"User": body})
+
+
+def send_credentials(ctx: Ctx, row: Row, given_password: str) -> Row:
+    """MISP's "send credentials" after an add (reference §3.3, User::initiatePasswordReset with firstTime):
+    the mail carries the password given, or a fresh random one that replaces the stored password, and
+    change_pw is set. With MISP.disable_emailing on, or to a disabled user, no mail goes out, nothing is
+    logged and the answer does not say so — but the password is replaced all the same."""
+    password = given_password or generate_key()[:20] + "aA1"
+    row = ctx.store.update("users", row["id"], {"password": hash_password(password), "last_pw_change": now_epoch(),
+                                                 "change_pw": 1})
+    if current(ctx.store, "MISP.disable_emailing") or row["disabled"]:
+        return row
+    subject = f"[{current(ctx.store, 'MISP.org')} MISP] New user registration"
+    # MISP's SendEmail log line, with its two spaces before "to" (User::sendEmail).
+    title = f'{"Encrypted email" if row["gpgkey"] else "Email"}  to {row["email"]} sent, titled "{subject}".'
+    ctx.store.insert("logs", {"title": title, "created": now_text(), "model": "User", "model_id": row["id"],
+                              "action": "email", "user_id": 0, "change": "", "email": row["email"],
+                              "org": "SYSTEM", "ip": "", "description": ""})
+    return row
 
 
 @route("/admin/users/edit", methods=("POST", "PUT"), access="org_admin", wrong_method=None)
