@@ -147,7 +147,7 @@ def changed_fields(entry: Entry, want: Mapping[str, Any], live_obj: LiveObject,
             continue
         before = live_obj.fields.get(name, UNSET)
         alias = (aliases or {}).get(name, {})
-        if before != value and not (isinstance(value, str) and alias.get(value) == before):
+        if before != value and not (isinstance(value, str) and value in alias and alias[value] == before):
             yield from expand(name, before, value, secret)
 
 

@@ -199,14 +199,14 @@ def with_attribution(drift: FieldDrift, rows: Sequence[Mapping[str, Any]]) -> Fi
 # -- running ------------------------------------------------------------------------------------------------
 async def drift(desired: Desired, options: Options) -> DriftReport:
     """Read the owned kinds once (one list per kind), compare, then attribute. Writes nothing."""
-    from reconciler.engine.read import kinds_in_scope, read_live
+    from reconciler.engine.read import kinds_in_scope, read_live, served
     from reconciler.engine.run import client_for, instance_name, open_state, scope
 
     state = open_state(desired, options)
     name = instance_name(desired)
     ledger = state.ledger(name)
-    kinds = kinds_in_scope(scope(desired, options, {kind for kind, _ in ledger}))
     async with client_for(desired, options) as client:
+        kinds = served(kinds_in_scope(scope(desired, options, {kind for kind, _ in ledger})), client)
         live = await read_live(client, kinds, desired)
         report = compare_owned(desired, live, ledger, kinds, instance=name)
         await attribute(client, report)

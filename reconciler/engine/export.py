@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from reconciler.backend.errors import Rejected
 from reconciler.backend.web import WebLoginMissing
 from reconciler.engine.live import Live
-from reconciler.engine.read import read_identity
+from reconciler.engine.read import read_identity, served
 from reconciler.kinds import KINDS
 from reconciler.kinds._kind import Kind, LiveObject
 
@@ -100,8 +100,12 @@ async def read_kinds(client: MispClient, kinds: Sequence[Kind]) -> tuple[Live, l
     """One list request per kind; a kind this MISP does not serve (404/405) is skipped with a note."""
     live, notes = Live(), []
     await read_identity(client, live)
+    kept = {kind.name for kind in served(kinds, client)}
     for kind in kinds:
         if kind.adapter is None:
+            continue
+        if kind.name not in kept:
+            notes.append(f"{kind.name}: not exported, MISP has no API for it (the embedded sandbox only)")
             continue
         try:
             rows = await kind.adapter.fetch(client, {})

@@ -33,6 +33,14 @@ def kinds_in_scope(names: Iterable[str]) -> list[Kind]:
     return [kind for kind in KINDS if kind.name in wanted]
 
 
+def served(kinds: Iterable[Kind], client: MispClient) -> list[Kind]:
+    """The kinds this target keeps. A sandbox-only kind (schedules: MISP has no API for cron) is read and
+    applied on the embedded sandbox only; for a real MISP it is left out of plan, apply, drift and export."""
+    from reconciler.engine.targets import SANDBOX_URL
+
+    return [kind for kind in kinds if not kind.sandbox_only or client.base_url == SANDBOX_URL]
+
+
 async def read_identity(client: MispClient, live: Live) -> None:
     me, version = await asyncio.gather(client.get("/users/view/me"), client.get("/servers/getVersion"))
     user = me.get("User", {}) if isinstance(me, dict) else {}

@@ -127,6 +127,9 @@ class Kind:
     builtin_refs: frozenset[str] = frozenset()
     # False for what MISP cannot delete (a setting only changes value): never planned for deletion.
     deletable: bool = True
+    # True for what MISP has no API for (schedules run from the host's cron): only the embedded sandbox keeps a
+    # record of it, so the engine reads and applies the kind there and leaves it out for a real MISP.
+    sandbox_only: bool = False
 
     def key_of(self, entry: Entry) -> str:
         return self.key(entry)

@@ -6,11 +6,17 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from reconciler.kinds._kind import Entry, Kind
+from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
+from reconciler.kinds._misp import as_text, saved, unwrap
+
+if TYPE_CHECKING:
+    from reconciler.backend.client import MispClient
 
 Command = Literal["pull_all", "push_all", "fetch_feeds", "cache_feeds", "cache_servers", "update_taxonomies",
                   "update_galaxies", "update_warninglists", "update_noticelists", "update_object_templates"]
@@ -56,4 +62,54 @@ class Schedule(Entry):
         return self
 
 
-KIND = Kind(name="schedules", model=Schedule, key=lambda e: e.name)
+# -- adapter: the embedded sandbox's record ------------------------------------------------------------
+# Real MISP has no API for cron: on a real MISP the engine leaves this kind out (Kind.sandbox_only) and the
+# plan says whether the host's crontab is current with the last `schedules render` (ops/schedules.py).
+RECORD = "/sandbox/schedules"  # NOT MISP: the sandbox's record of what the instance would run
+WHEN = ("every", "at")  # exactly one is set; the other is null
+
+
+@dataclass(frozen=True)
+class ScheduleAdapter:
+    """The sandbox's schedule record (reconciler/sandbox/resources/workers.py): one list request; a POST adds
+    or replaces a schedule by name, so create and update both send the whole schedule; DELETE by name.
+    A schedule's name is its MISP id. Canonical: `every` and `at` both present, the unused one null, so that
+    switching a manifest from `at` to `every` shows as the field it states."""
+
+    async def fetch(self, client: MispClient, declared: Mapping[str, Entry]) -> Sequence[Mapping[str, Any]]:
+        answer = await client.get(RECORD)
+        return [row for row in answer if isinstance(row, Mapping)] if isinstance(answer, list) else []
+
+    def parse(self, raw: Mapping[str, Any], names: Names) -> LiveObject | None:
+        row = unwrap(raw, "Schedule")
+        name = as_text(row.get("name"))
+        if not name:
+            return None
+        fields: dict[str, object] = {"name": name, "command": as_text(row.get("command"))}
+        fields.update({key: None if row.get(key) is None else str(row[key]) for key in (*WHEN, "user")})
+        return LiveObject(key=name, id=name, fields=fields, raw=row)
+
+    def desired(self, entry: Entry, names: Names) -> dict[str, object]:
+        assert isinstance(entry, Schedule)
+        return {"name": entry.name, **{field: getattr(entry, field) for field in sorted(entry.model_fields_set)}}
+
+    async def send(self, client: MispClient, values: Mapping[str, object], names: Names) -> LiveObject:
+        body = {name: value for name, value in values.items() if value is not None}
+        return saved(self.parse(await client.post(RECORD, {"Schedule": body}), names))
+
+    async def create(self, client: MispClient, entry: Entry, names: Names) -> LiveObject:
+        return await self.send(client, self.desired(entry, names), names)
+
+    async def update(self, client: MispClient, entry: Entry, live: LiveObject,
+                     changed: Mapping[str, object], names: Names) -> LiveObject:
+        values = {**live.fields, **changed}
+        for stated, other in (WHEN, WHEN[::-1]):
+            if changed.get(stated) is not None:
+                values[other] = None  # the record takes one of them: the manifest's replaces the other
+        return await self.send(client, values, names)
+
+    async def delete(self, client: MispClient, live: LiveObject, names: Names) -> None:
+        await client.call("DELETE", f"{RECORD}/{live.id}", idempotent=False)
+
+
+KIND = Kind(name="schedules", model=Schedule, key=lambda e: e.name, adapter=ScheduleAdapter(), sandbox_only=True)

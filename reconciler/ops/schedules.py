@@ -223,13 +223,50 @@ def entry_digests(schedules: Sequence[Schedule]) -> dict[str, str]:
             for s in schedules}
 
 
+def entry_values(schedules: Sequence[Schedule]) -> dict[str, dict[str, object]]:
+    """What each schedule said, so that status and plan can name the fields that changed (nothing secret)."""
+    return {s.name: s.model_dump(exclude_none=True) for s in schedules}
+
+
 def changes_since(record: dict[str, object], schedules: Sequence[Schedule]) -> list[str]:
-    """`+ name` added, `- name` removed, `~ name` changed since the recorded render."""
+    """`+ name` added, `- name` removed, `~ name` changed since the recorded render (with the fields that
+    changed, `~ pull (every: 30m → 15m)`, when the record holds the values: renders since they were saved)."""
     before = record.get("schedules")
     old = {str(k): str(v) for k, v in before.items()} if isinstance(before, dict) else {}
     new = entry_digests(schedules)
+    recorded = record.get("entries")
+    old_values = recorded if isinstance(recorded, dict) else {}
+    new_values = entry_values(schedules)
+
+    def changed(name: str) -> str:
+        was, now = old_values.get(name), new_values[name]
+        if not isinstance(was, dict):
+            return f"~ {name}"
+        fields = [f"{f}: {was.get(f, 'unset')} → {now.get(f, 'unset')}" for f in sorted(was.keys() | now.keys())
+                  if was.get(f) != now.get(f)]
+        return f"~ {name} ({', '.join(fields)})"
+
     return ([f"+ {n}" for n in sorted(new.keys() - old.keys())] + [f"- {n}" for n in sorted(old.keys() - new.keys())]
-            + [f"~ {n}" for n in sorted(new.keys() & old.keys()) if new[n] != old[n]])
+            + [changed(n) for n in sorted(new.keys() & old.keys()) if new[n] != old[n]])
+
+
+def render_notes(state_dir: Path, instance: str, schedules: Sequence[Schedule]) -> list[str]:
+    """What `plan` says of the schedules when the target is a real MISP: MISP runs them from its host's cron,
+    which no API reaches, so the plan compares the manifests with the record of the last `schedules render`
+    and says when the host's crontab (or systemd units) must be rendered and installed again."""
+    record = load_record(state_dir, instance)
+    how = "`misp-reconcile schedules render --format crontab|systemd`"
+    if record is None:
+        if not schedules:
+            return []
+        return [f"schedules: {len(schedules)} declared, never rendered for this instance; MISP runs them from "
+                f"cron on its host, which has no API: render them with {how} and install the result on the host"]
+    when = f"the {record.get('format')} render of {record.get('rendered_at')}"
+    changes = changes_since(record, schedules)
+    if not changes:
+        return [f"schedules: unchanged since {when} (installed on the MISP host by hand)"]
+    return [f"schedules: changed since {when} ({'; '.join(changes)}): render them again with {how} and install "
+            "the result on the MISP host"]
 
 
 def save_record(state_dir: Path, instance: str, rendered: Rendered, options: RenderOptions,
@@ -238,7 +275,7 @@ def save_record(state_dir: Path, instance: str, rendered: Rendered, options: Ren
     path = record_path(state_dir, instance)
     path.write_text(json.dumps({
         "digest": rendered.digest, "format": options.fmt, "os_user": options.os_user,
-        "misp_dir": options.misp_dir, "schedules": entry_digests(schedules),
+        "misp_dir": options.misp_dir, "schedules": entry_digests(schedules), "entries": entry_values(schedules),
         "rendered_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }, indent=2) + "\n")
     return path
