@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -73,9 +74,6 @@ class Template(Entry):
     tags: Annotated[list[str], AsSet()] = []
     elements: Annotated[list[Element], Ordered()] = []
 
-    # MISP's pages show an element's kind and name only: the rest of its definition (category, type, flags,
-    # text) is compared with the fingerprint the ledger recorded at the last apply (see TemplateAdapter).
-    WRITE_ONLY: ClassVar[frozenset[str]] = frozenset({"element_details"})
 
 
 # -- adapter: MISP's web pages ------------------------------------------------------------------------
@@ -104,7 +102,15 @@ def element_kind(element: Element) -> tuple[str, TextElement | AttributeElement 
 def element_summary(element: Element) -> dict[str, str]:
     """What MISP's view page shows of an element: its kind and its name (the canonical `elements`)."""
     kind, value = element_kind(element)
-    return {kind: value.name}
+    return {kind: value.name.strip()}
+
+
+def element_details(element: Element) -> dict[str, object]:
+    """Everything of an element but its kind and name (those are `elements`), as MISP's element index shows
+    it: text without surrounding whitespace (the page pads each value with a space and a non-breaking one)."""
+    _kind, value = element_kind(element)
+    details = value.model_dump(exclude={"name"})
+    return {name: v.strip() if isinstance(v, str) else v for name, v in details.items()}
 
 
 def element_form(element: Element) -> tuple[str, dict[str, str]]:
@@ -123,20 +129,64 @@ def element_form(element: Element) -> tuple[str, dict[str, str]]:
     return kind, {f"{prefix}[{name}]": text for name, text in fields.items()}
 
 
+# MISP 2.5.1's element index (TemplateElements/ajax/ajaxIndex.ctp and View/Elements/templateElements/
+# templateRow{Text,Attribute,File}.ctp): one <li id="id_N"> per element, in position order, each value in a
+# `templateTableArea` div named by its CSS class; Yes/No flags are the `templateTableTDShort` areas, in this
+# order. Labels are translated, so the classes and positions are what we read, never the label text.
+AREAS = {"templateTableTDName": "name", "templateTableTDText": "text", "templateTableTDDescription": "description",
+         "templateTableTDDescriptionFile": "description", "templateTableTDCategory": "category",
+         "templateTableTDTypes": "type"}
+FLAGS = {"attribute": ("mandatory", "batch", "to_ids"), "file": ("malware", "mandatory", "batch"), "text": ()}
+EDIT_CALL = re.compile(r"editTemplateElement\('(?P<kind>[a-z]+)'")
+HEADERS = {"Text": "text", "Attribute": "attribute", "File": "file"}
+
+
+def parse_element_index(page: str) -> list[dict[str, Any]]:
+    """Each element of the index: id, kind, and its values (flags as booleans)."""
+    elements = []
+    for li in LexborHTMLParser(page).css("li.templateTableRow"):
+        element_id = (li.attributes.get("id") or "").removeprefix("id_")
+        edit = li.css_first("span.fa-edit")
+        match = EDIT_CALL.search(edit.attributes.get("onclick") or "") if edit is not None else None
+        header = li.css_first(".templateElementHeaderText")
+        kind = match["kind"] if match else HEADERS.get(header.text(strip=True) if header is not None else "", "")
+        values: dict[str, object] = {}
+        flags = iter(FLAGS.get(kind, ()))
+        for area in li.css("div.templateTableArea"):
+            classes = (area.attributes.get("class") or "").split()
+            cell = area.css_first("div.templateTableColumnName + div")
+            text = (cell.text() if cell is not None else "").strip()  # str.strip drops the trailing &nbsp;
+            if "templateTableTDShort" in classes:
+                name = next(flags, None)
+                if name is not None:
+                    values[name] = text == "Yes"
+                continue
+            name = next((AREAS[c] for c in classes if c in AREAS), None)
+            if name == "type" and cell is not None and (group := cell.css_first("span")) is not None:
+                text = group.text(strip=True)  # a complex type: its group's name, then its member types
+            if name is not None:
+                values[name] = text
+        elements.append({"id": element_id, "kind": kind, "name": values.pop("name", ""), "details": values})
+    return elements
+
+
 @dataclass(frozen=True)
 class TemplateAdapter:
     """Event templates through MISP's web pages.
 
     Read: the HTML index (one page: MISP does not paginate it) lists every template with its name, description
-    and share flag; the tags and the elements are only on each template's view page, so `fetch` also reads the
-    view page of each *declared* template found in the index (the per-declared-object read exception of the
-    Adapter protocol; undeclared templates are known from the index only, enough to delete them). MISP's four
-    built-in templates are left out unless declared, so they are never changed or deleted by accident.
+    and share flag; the tags are only on each template's view page and the elements on the element index that
+    page loads, so `fetch` also reads both for each *declared* template found in the index (the per-declared-
+    object read exception of the Adapter protocol; undeclared templates are known from the index only, enough
+    to delete them). MISP's four built-in templates are left out unless declared, so they are never changed or
+    deleted by accident.
     Without declared entries (export, a re-read) only the index is read: name, description and share.
 
-    Elements: the view page shows each element's kind and name in order, which is the canonical `elements`
-    (drift in order, kind or name shows). The rest of an element's definition is not on any page: it is the
-    write-only `element_details`, compared with the ledger's fingerprint of the last apply. When either
+    Elements: MISP's view page loads them from the element index (`/templateElements/index/<id>`, an HTML
+    fragment), which shows every element in order with all its values; `fetch` reads it for each declared
+    template too (two requests per declared template). `elements` is each element's kind and name in order
+    (drift in order, kind or name shows); `element_details` holds the rest of each element by position
+    (`element_details["2"]["category"]`), so a detail changed in MISP shows as exactly that field. When either
     differs, the update deletes every element of the template and adds the declared ones again in manifest
     order (MISP appends an added element at the last position), rather than editing elements one by one.
 
@@ -167,14 +217,14 @@ class TemplateAdapter:
         return rows
 
     async def view(self, client: MispClient, template_id: str) -> dict[str, Any]:
-        tree = LexborHTMLParser(await session_for(client, "templates").get(f"/templates/view/{template_id}"))
+        session = session_for(client, "templates")
+        tree = LexborHTMLParser(await session.get(f"/templates/view/{template_id}"))
 
         def text(selector: str) -> str:
             node = tree.css_first(selector)
             return node.text(strip=True) if node is not None else ""
 
-        elements = [{"id": li.attributes.get("data-id") or "", "kind": li.attributes.get("data-type") or "",
-                     "name": li.text(strip=True)} for li in tree.css("#templateElements li.template-element")]
+        elements = parse_element_index(await session.get(f"/templateElements/index/{template_id}"))
         return {"description": text("#templateDescription"), "share": text("#templateShare") == "Yes",
                 "tags": [li.text(strip=True) for li in tree.css("#templateTags li.template-tag")],
                 "elements": elements, "viewed": True}
@@ -187,7 +237,9 @@ class TemplateAdapter:
                                      "share": bool(raw.get("share"))}
         if raw.get("viewed"):
             fields["tags"] = sorted(str(t) for t in raw.get("tags") or [])
-            fields["elements"] = [{str(e["kind"]): str(e["name"])} for e in raw.get("elements") or []]
+            elements = raw.get("elements") or []
+            fields["elements"] = [{str(e["kind"]): str(e["name"])} for e in elements]
+            fields["element_details"] = {str(n): dict(e.get("details") or {}) for n, e in enumerate(elements, 1)}
         return LiveObject(key=name, id=rid, fields=fields, raw=raw)
 
     def desired(self, entry: Entry, names: Names) -> dict[str, object]:
@@ -202,7 +254,7 @@ class TemplateAdapter:
             want["tags"] = sorted(set(entry.tags))
         if "elements" in stated:
             want["elements"] = [element_summary(e) for e in entry.elements]
-            want["element_details"] = [e.model_dump(exclude_none=True) for e in entry.elements]
+            want["element_details"] = {str(n): element_details(e) for n, e in enumerate(entry.elements, 1)}
         return want
 
     def form(self, entry: Template, names: Names, current: Mapping[str, str] | None = None) -> dict[str, str]:

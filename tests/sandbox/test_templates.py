@@ -122,6 +122,13 @@ async def test_element_validation_and_the_api_category_quirk(sandbox_http: httpx
     assert unknown.status_code == 404
 
 
+def row_id(app: SandboxApp) -> int:
+    store = app.state.store
+    with store.transaction():
+        [element] = store.all("template_elements")
+    return int(element["id"])
+
+
 async def test_attribute_elements_work_from_the_browser(sandbox_app: SandboxApp, browser: httpx.AsyncClient) -> None:
     response = await browser.post("/templateElements/add/attribute/4", headers=AJAX, data={
         "data[TemplateElementAttribute][name]": "ip", "data[TemplateElementAttribute][category]": "Network activity",
@@ -132,7 +139,17 @@ async def test_attribute_elements_work_from_the_browser(sandbox_app: SandboxApp,
         [row] = store.all("template_element_attributes")
     assert (row["type"], row["to_ids"]) == ("ip-dst", 1)
     page = (await browser.get("/templateElements/index/4")).text
-    assert [li.text() for li in HTMLParser(page).css("li.template-element")] == ["ip"]
+    assert not page.startswith("<!DOCTYPE")  # a fragment, as MISP renders it without a layout
+    [row] = HTMLParser(page).css("#ajaxTemplateElementsIndex ul#sortable li.templateTableRow")
+    assert row.attributes["id"] == f"id_{row_id(sandbox_app)}"
+    assert row.css_first(".templateElementHeaderText").text(strip=True) == "Attribute"
+    areas = [(a.css_first(".templateTableColumnName").text(strip=True), a.css("div")[-1].text().strip())
+             for a in row.css("div.templateTableArea")]
+    assert areas == [("Name", "ip"), ("Description", ""), ("Category", "Network activity"), ("Types", "ip-dst"),
+                     ("Mandatory", "No"), ("Batch", "No"), ("IDS", "Yes"), ("Actions", "")]
+    assert "editTemplateElement('attribute'" in (row.css_first("span.fa-edit").attributes.get("onclick") or "")
+    view = (await browser.get("/templates/view/4")).text
+    assert HTMLParser(view).css_first("#templateElements li") is None  # MISP's view page loads them by AJAX
 
 
 async def test_users_without_perm_template_cannot_write(sandbox_app: SandboxApp, browser: httpx.AsyncClient) -> None:

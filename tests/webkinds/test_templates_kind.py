@@ -11,6 +11,7 @@ import pytest
 from reconciler.engine.targets import sandbox_db_url
 from reconciler.sandbox import create_app
 from reconciler.sandbox.resources.templates import BUILT_IN
+from tests.canaries import CANARIES
 from tests.engine.helpers import Workspace
 
 ROOT = Path(__file__).parents[2]
@@ -72,7 +73,7 @@ def ws(tmp_path: Path) -> Workspace:
 
 def test_training_example_template_applies_and_replans_empty(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MISP_TRAINING_HUB_KEY", "sandboxSyncKey00000000000000000000000000")
+    monkeypatch.setenv("MISP_TRAINING_HUB_KEY", CANARIES.get("training-hub-key", key=True))
     ws = Workspace(tmp_path)
     shutil.copytree(ROOT / "examples" / "training", ws.manifests)
     assert summary(ws) == [("create", "templates", "Phishing report")]
@@ -156,10 +157,11 @@ def test_reordered_and_changed_elements_converge(ws: Workspace) -> None:
     assert stored(ws)["Incident"]["elements"] == [("attribute", "Source", "Network activity", "ip-src"),
                                                   ("file", "Sample", "Payload delivery", None),
                                                   ("text", "Summary", None, None)]
-    # a detail MISP's pages do not show (an attribute's type) is still planned, from the ledger
+    # a detail of one element (an attribute's type) is planned as exactly that field
     ws.write("templates.yaml", reordered.replace("type: ip-src", "type: ip-dst"))
     changes = [c for c in ws.plan().plan.actionable if c.kind == "templates"]
-    assert [[f.path for f in c.fields] for c in changes] == [["element_details"]]
+    assert [[(f.path, f.before, f.after) for f in c.fields] for c in changes] == [
+        [('element_details["1"]["type"]', "ip-src", "ip-dst")]]
     applied_ok(ws)
     assert summary(ws) == []
     elements = stored(ws)["Incident"]["elements"]
@@ -197,3 +199,42 @@ def test_a_built_in_edited_in_misp_is_still_left_alone(ws: Workspace) -> None:
     applied_ok(ws)
     assert summary(ws) == []
     assert stored(ws)[BUILT_IN[3][0]]["description"] == "edited by hand"
+
+
+def test_an_element_detail_changed_in_misp_is_drift_of_exactly_that_detail(ws: Workspace) -> None:
+    """MISP's element index shows every detail: a category, a flag or a text changed in MISP is read back."""
+    ws.write("tags.yaml", TAGS)
+    ws.write("templates.yaml", TEMPLATES)
+    applied_ok(ws)
+    store = create_app(sandbox_db_url(ws.state_dir, "sandbox")).state.store
+    with store.transaction():
+        attribute = store.first("template_element_attributes", name="Source")
+        file = store.first("template_element_files", name="Sample")
+        text = store.first("template_element_texts", name="Summary")
+        assert attribute is not None and file is not None and text is not None
+        store.update("template_element_attributes", attribute["id"], {"category": "Payload delivery"})
+        store.update("template_element_files", file["id"], {"mandatory": 1})
+        store.update("template_element_texts", text["id"], {"text": "What  <happened> & why"})
+    changes = [c for c in ws.plan().plan.actionable if c.kind == "templates"]
+    assert [[(f.path, f.before, f.after) for f in c.fields] for c in changes] == [[
+        ('element_details["1"]["text"]', "What  <happened> & why", "What happened"),
+        ('element_details["2"]["category"]', "Payload delivery", "Network activity"),
+        ('element_details["3"]["mandatory"]', True, False)]]
+    applied_ok(ws)
+    assert summary(ws) == []
+    assert stored(ws)["Incident"]["elements"] == [("text", "Summary", None, None),
+                                                  ("attribute", "Source", "Network activity", "ip-src"),
+                                                  ("file", "Sample", "Payload delivery", None)]
+
+
+def test_element_values_with_surrounding_spaces_do_not_drift(ws: Workspace) -> None:
+    """MISP's index pads every value; a manifest value with surrounding spaces compares without them."""
+    ws.write("templates.yaml", """
+        templates:
+          - name: Padded
+            description: d
+            elements:
+              - {text: {name: " Intro ", text: "  Multi\\nline  "}}
+        """)
+    applied_ok(ws)
+    assert summary(ws) == []

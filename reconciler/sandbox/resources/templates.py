@@ -138,12 +138,73 @@ def _elements(ctx: Ctx, template_id: int) -> list[tuple[Row, Row | None]]:
     return out
 
 
-def _elements_html(ctx: Ctx, template_id: int) -> str:
-    items = "".join(
-        f'<li class="template-element" data-id="{e["id"]}" data-type="{e["element_definition"]}" '
-        f'data-position="{e["position"]}">{html.escape(str((sub or {}).get("name") or ""))}</li>'
-        for e, sub in _elements(ctx, template_id))
-    return f'<ul id="templateElements">{items}</ul>'
+ELEMENT_HEADERS = {"text": "Text", "attribute": "Attribute", "file": "File"}
+# (CSS class of the area, label) per element kind, in the order MISP's element rows show them; the last
+# three of attributes and files are `templateTableTDShort` Yes/No flags.
+ELEMENT_AREAS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "text": (("templateTableTDName", "Name", "name"), ("templateTableTDText", "Text", "text")),
+    "attribute": (("templateTableTDName", "Name", "name"), ("templateTableTDDescription", "Description", "description"),
+                  ("templateTableTDCategory", "Category", "category"), ("templateTableTDTypes", "Types", "type"),
+                  ("templateTableTDShort", "Mandatory", "mandatory"), ("templateTableTDShort", "Batch", "batch"),
+                  ("templateTableTDShort", "IDS", "to_ids")),
+    "file": (("templateTableTDName", "Name", "name"), ("templateTableTDDescriptionFile", "Description", "description"),
+             ("templateTableTDCategory", "Category", "category"), ("templateTableTDShort", "Malware", "malware"),
+             ("templateTableTDShort", "Req.", "mandatory"), ("templateTableTDShort", "Batch", "batch")),
+}
+FLAG_COLUMNS = frozenset({"mandatory", "batch", "to_ids", "malware"})
+
+
+def _area(css: str, label: str, value: str, *, nbsp: bool = True) -> str:
+    return (f'<div class="{css} templateTableArea"><div class="templateTableColumnName">{label}</div>'
+            f'<div class="">{value}{"&nbsp;" if nbsp else ""}</div></div>')
+
+
+def _element_row(ctx: Ctx, element: Row, sub: Row | None, may_modify: bool) -> str:
+    """One element as MISP 2.5.1's element index shows it (View/Elements/templateElements/templateRow*.ctp):
+    a header naming the kind, then one labelled area per column (flags as Yes/No), then the actions."""
+    kind, eid = str(element["element_definition"]), int(element["id"])
+    values = dict(sub or {})
+    areas = []
+    for css, label, column in ELEMENT_AREAS.get(kind, ()):
+        value = values.get(column)
+        if column in FLAG_COLUMNS:
+            text = "Yes" if value else "No"
+        elif column == "type" and values.get("complex"):
+            text = f'<span style="color:red">{html.escape(str(value or ""))}</span> ()'  # group members: not kept
+        else:
+            text = html.escape(str(value or ""))
+        areas.append(_area(css, label, text))
+    actions = "&nbsp;"
+    if may_modify:
+        head, tail = token_inputs(ctx, "/templateElements/delete", ())
+        actions = (f'<form action="/templateElements/delete" class="inline-delete" style="display:inline-block;" '
+                   f'id="TemplateElement_{eid}_delete" method="post" accept-charset="utf-8">{head}{tail}</form>'
+                   f'<span class="fa fa-trash useCursorPointer" title="Delete template element" role="button" '
+                   f'tabindex="0" aria-label="Delete template element" onClick="deleteObject(\'template_elements\', '
+                   f'\'delete\' ,\'{eid}\', \'{element["template_id"]}\');"></span>'
+                   f'<span class="fa fa-edit useCursorPointer" title="Edit template element" role="button" '
+                   f'tabindex="0" aria-label="Edit template element" onClick="editTemplateElement(\'{kind}\' '
+                   f',\'{eid}\');"></span>')
+    areas.append(_area("templateTableTDActions", "Actions", actions, nbsp=False))
+    table = '<table style="width:100%">' if kind == "attribute" else '<table class="templateTable">'
+    return (f'<li id="id_{eid}" class="templateTableRow"><div class="templateElementHeader" '
+            f'style="width:100%; position:relative;"><div class="templateGlass"></div>'
+            f'<div class ="templateElementHeaderText">{ELEMENT_HEADERS.get(kind, kind)}</div></div>'
+            f'{table}<tr><td><div style="display:inline">{"".join(areas)}</div></td></tr></table></li>')
+
+
+def _elements_html(ctx: Ctx, template: Row) -> str:
+    """MISP's element index fragment (TemplateElements/ajax/ajaxIndex.ctp, rendered without a layout): the
+    template view page loads it into its `#templateElements` div."""
+    template_id = int(template["id"])
+    may_modify = ctx.is_site_admin or template["org"] == _org_name(ctx)
+    rows = "".join(_element_row(ctx, e, sub, may_modify) for e, sub in _elements(ctx, template_id))
+    sortable = ' id="sortable"' if may_modify else ""
+    add = (f'<div id="AddTemplateElementDiv" role="button" tabindex="0" aria-label="Add a new template element" '
+           f'title="Add a new template element" class="addTemplateElement useCursorPointer" '
+           f'onClick="templateAddElementClicked({template_id});">+</div>') if may_modify else ""
+    return (f'<div id="ajaxTemplateElementsIndex"><h2>Template Elements</h2><ul{sortable} '
+            f'style="list-style:none; margin:0px;">{rows}</ul>{add}</div>')
 
 
 @route("/templates/view", access="web_or_user")
@@ -163,7 +224,10 @@ def view(ctx: Ctx) -> Response:
             f'<dt>Description</dt><dd id="templateDescription">{html.escape(row["description"] or "")}</dd>'
             f'<dt>Owner</dt><dd id="templateOrg">{html.escape(row["org"] or "")}</dd>'
             f'<dt>Shareable</dt><dd id="templateShare">{"Yes" if row["share"] else "No"}</dd></dl>'
-            f'<ul id="templateTags">{tag_items}</ul>{_elements_html(ctx, int(row["id"]))}</div>')
+            f'<ul id="templateTags">{tag_items}</ul>'
+            # as MISP's view page: the elements are not on it, its script loads the element index in here
+            f'<div id="templateElements" class="view"><script type="text/javascript">$(document).ready('
+            f'function() {{ updateIndex({row["id"]}, \'template\'); }});</script></div></div>')
     return page(ctx, "Template", body)
 
 
@@ -382,4 +446,4 @@ def element_index(ctx: Ctx) -> Response:
     assert template is not None
     if not _is_web(ctx):
         raise _no_view(ctx)  # templates--elements-crud / api-surface #9, #10: with or without the ajax header
-    return page(ctx, "Template elements", _elements_html(ctx, int(template["id"])))
+    return page(ctx, "Template elements", _elements_html(ctx, template), layout=False)

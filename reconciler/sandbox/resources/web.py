@@ -132,10 +132,11 @@ def posted_form(ctx: Ctx, action: str) -> dict[str, str]:
 
 
 # -- pages ------------------------------------------------------------------------------------------
-def page(ctx: Ctx, title: str, body: str, status: int = 200) -> Response:
-    """A MISP-like HTML page; sets the session cookie when this request opened a session."""
+def page(ctx: Ctx, title: str, body: str, status: int = 200, *, layout: bool = True) -> Response:
+    """A MISP-like HTML page; sets the session cookie when this request opened a session. Without a layout,
+    the body alone: the fragments MISP's AJAX views render with `$this->layout = false`."""
     text = (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>MISP: {html.escape(title)}</title>'
-            f'</head><body><div id="main">{body}</div></body></html>')
+            f'</head><body><div id="main">{body}</div></body></html>') if layout else body
     response = Response(text, status_code=status, media_type=None, headers={"content-type": HTML_TYPE})
     sid = getattr(ctx.request.state, "session_id", None)
     if sid:
