@@ -84,24 +84,37 @@ def sign_detached(data: bytes, keyid: str, gpg_home: str | Path | None, *, passp
     return bytes(result.data).decode("ascii")
 
 
-@contextmanager
-def approvers_gpg(keyring: Path) -> Iterator[gnupg.GPG]:
-    """A throwaway GnuPG home holding exactly the approvers' keys."""
+def read_keyring(keyring: Path) -> bytes:
     try:
-        keys = keyring.read_bytes()
+        return keyring.read_bytes()
     except OSError as exc:
         raise SigningError(f"cannot read the approvers' keyring {keyring}: {exc.strerror}") from None
+
+
+@contextmanager
+def approvers_gpg(keyring: Path | bytes) -> Iterator[gnupg.GPG]:
+    """A throwaway GnuPG home holding exactly the approvers' keys (a keyring file, or its armored keys as
+    the state pinned them)."""
+    keys = read_keyring(keyring) if isinstance(keyring, Path) else keyring
     with throwaway_gpg() as gpg:
         if not gpg.import_keys(keys).fingerprints:
-            raise SigningError(f"the approvers' keyring {keyring} holds no PGP public key")
+            where = f" {keyring}" if isinstance(keyring, Path) else ""
+            raise SigningError(f"the approvers' keyring{where} holds no PGP public key")
         yield gpg
 
 
-def keyring_fingerprints(keyring: Path) -> tuple[str, ...]:
+def keyring_fingerprints(keyring: Path | bytes) -> tuple[str, ...]:
     """The primary fingerprints an approvers' keyring holds, sorted: what a state store can pin, so that a
     change swapping the keyring (it sits beside the manifests it guards) can be noticed."""
     with approvers_gpg(keyring) as gpg:
         return tuple(sorted(key["fingerprint"] for key in gpg.list_keys()))
+
+
+def armored_keys(keyring: Path | bytes) -> tuple[str, tuple[str, ...]]:
+    """The approvers' public keys re-exported as armored text (what a state pins), and their fingerprints."""
+    with approvers_gpg(keyring) as gpg:
+        fingerprints = tuple(sorted(key["fingerprint"] for key in gpg.list_keys()))
+        return str(gpg.export_keys(list(fingerprints), armor=True)), fingerprints
 
 
 def verify_with(gpg: gnupg.GPG, data: bytes, signature: str | bytes, source: str) -> VerificationResult:
@@ -123,7 +136,7 @@ def verify_detached(data: bytes, signature: str | bytes, keyring_path: Path) -> 
         return verify_with(gpg, data, signature, "signature")
 
 
-def check_approvals(data: bytes, signatures: Sequence[str | bytes | Path], keyring: Path,
+def check_approvals(data: bytes, signatures: Sequence[str | bytes | Path], keyring: Path | bytes,
                     min: int) -> ApprovalResult:  # `min` is the policy's own word (require_signatures.min)
     """Count distinct approvers with a valid signature over `data`. Two signatures by one key count once."""
     results = []
@@ -142,7 +155,7 @@ def signature_files(manifest_dir: Path) -> list[Path]:
     return sorted((manifest_dir / SIGNATURES_DIR).glob("*.asc"))
 
 
-def check_manifest_approvals(manifest_hash: str, manifest_dir: Path, keyring: Path,
+def check_manifest_approvals(manifest_hash: str, manifest_dir: Path, keyring: Path | bytes,
                              min: int) -> ApprovalResult:
     """What `policy.require_signatures` asks: enough approvers signed this manifest set's hash."""
     return check_approvals(manifest_payload(manifest_hash), signature_files(manifest_dir), keyring, min)

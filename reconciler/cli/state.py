@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.cli.exits import EXIT_ERROR
 from reconciler.state import AuditRecord, OwnedObject, StateError, StateStore
+from reconciler.state.approvers import PinnedApprovers
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -205,6 +206,7 @@ def show_summary(store: StateStore, target: Target, fmt: str) -> None:
         "lock": holder.describe() if holder else None, "owned": per_kind,
         "unfinished_operations": [op.as_json() for op in unfinished],
         "instances": instances,  # every instance this database holds state for
+        "approvers": approvers_json(store.approvers(target.instance)),
     }
     if fmt == "json":
         emit_json(summary)
@@ -218,6 +220,37 @@ def show_summary(store: StateStore, target: Target, fmt: str) -> None:
     out.print(f"[bold]{'unfinished operations':>22}[/] {len(unfinished)}"
               + (" (the next apply re-reads these objects)" if unfinished else ""))
     out.print(f"[bold]{'instances here':>22}[/] {escape(', '.join(instances) or '-')}")
+    pinned = summary["approvers"]
+    out.print(f"[bold]{'pinned approvers':>22}[/] " + (escape(f"{pinned['min']} of {', '.join(pinned['fingerprints'])}")
+                                                     if pinned else "none (no signed apply yet)"))
+
+
+def approvers_json(pinned: PinnedApprovers | None) -> dict[str, Any] | None:
+    if pinned is None:
+        return None
+    return {"fingerprints": list(pinned.fingerprints), "min": pinned.min, "run_id": pinned.run_id,
+            "updated_at": when(pinned.updated_at)}
+
+
+@state.command("unpin-approvers")
+@state_options
+@click.option("--force", is_flag=True, help="Required: you confirm the approvers cannot sign any more.")
+def state_unpin_approvers(target: Target, force: bool) -> None:
+    """Forget the approvers pinned by the last signed apply (all their keys lost). Recorded in the audit log;
+    the next signed apply pins the approvers its manifests declare."""
+    if not force:
+        fail("`state unpin-approvers` needs --force: it lifts the guard that makes a change of the signature "
+             "policy need the current approvers' signatures. Use it only when they can no longer sign.")
+    with opened(target) as store:
+        pinned = store.approvers(target.instance)
+        if pinned is None or not store.unpin_approvers(target.instance):
+            _console().print(f"No approvers are pinned for {target.instance!r}.")
+            return
+        store.audit_append(target.instance, None, {"kind": "approvers", "key": target.instance, "action": "unpin",
+                                                   "by": "state unpin-approvers --force",
+                                                   "fingerprints": list(pinned.fingerprints)})
+    _console().print(f"Unpinned the approvers of {target.instance!r} ({', '.join(pinned.fingerprints)}); "
+                     "recorded in the audit log.")
 
 
 @state.command("unlock")

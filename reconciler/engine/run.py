@@ -123,23 +123,14 @@ def scope(desired: Desired, options: Options, owned_kinds: set[str]) -> list[str
     return sorted({name for name, entries in desired.entries.items() if entries} | owned_kinds)
 
 
-def check_signatures(desired: Desired) -> dict[str, object] | None:
-    """policy.require_signatures: enough approvers must have signed this manifest set's hash (`sign`)."""
-    required = desired.policy.require_signatures
-    if required is None:
-        return None
-    from reconciler.signing import SigningError, check_manifest_approvals
+def check_signatures(desired: Desired, state: StateStore, instance: str) -> dict[str, object] | None:
+    """policy.require_signatures and the approvers the state pinned (engine/approvals.py)."""
+    from reconciler.engine import approvals
 
     try:
-        result = check_manifest_approvals(desired.manifest_hash, desired.base_dir, desired.base_dir / required.keyring,
-                                          required.min)
-    except SigningError as exc:
-        raise Refusal(f"cannot check the approvers' signatures: {exc}") from None
-    if not result.approved:
-        details = "; ".join(r.describe() for r in result.results) or "no signature in .signatures/"
-        raise Refusal(f"the manifests are not approved: {result.describe()} ({details}). Sign them with "
-                      "`misp-reconcile sign --key KEYID`, after review.")
-    return result.as_json()
+        return approvals.check(desired, state, instance)
+    except approvals.NotApproved as exc:
+        raise Refusal(str(exc)) from None
 
 
 def check_push_rules(desired: Desired, live: Live) -> Diagnostics:
@@ -202,7 +193,7 @@ def resolve_pgp_keys(desired: Desired) -> Diagnostics:
 
 async def make_plan(desired: Desired, client: MispClient, state: StateStore, options: Options) -> Planned:
     name = instance_name(desired)
-    approvals = check_signatures(desired)
+    approvals = check_signatures(desired, state, name)
     pgp = resolve_pgp_keys(desired)
     pgp.extend(resolve_files(desired))
     ledger = state.ledger(name)
@@ -309,7 +300,12 @@ async def apply(desired: Desired, options: Options, *, confirm: Callable[[Planne
             planned.plan.notes.extend([*stale_note, *recovered])
             if saved is not None:
                 check_saved(saved, planned.plan)
-            if planned.diagnostics.has_errors() or planned.plan.is_empty() or not confirm(planned):
+            if planned.diagnostics.has_errors():
+                return Applied(planned)
+            if planned.plan.is_empty():  # a change of the signature policy alone still takes effect
+                pin_approvers(desired, state, name, None)
+                return Applied(planned)
+            if not confirm(planned):
                 return Applied(planned)
             planned.live.resolve_secret = secret_resolver(desired, options)
             preflight_secrets(desired, planned.plan, planned.live.resolve_secret)
@@ -330,10 +326,20 @@ async def apply(desired: Desired, options: Options, *, confirm: Callable[[Planne
                 outcome = "ok" if result.ok else "failed"
             finally:
                 state.finish_run(run_id, outcome=outcome, counts=result.counts())
+            pin_approvers(desired, state, name, run_id)
             if planned.live.misp_uuid:
                 state.set_lineage(name, planned.live.misp_uuid)
             state.bump_serial(name)
             return Applied(planned, result, run_id, notes=await test_connections(client, result))
+
+
+def pin_approvers(desired: Desired, state: StateStore, name: str, run_id: int | None) -> None:
+    """After an approved apply, the approvers it declares guard the next change (engine/approvals.py)."""
+    from reconciler.engine import approvals
+
+    record = approvals.pin(desired, state, name, run_id)
+    if record is not None:
+        state.audit_append(name, run_id, record)
 
 
 @asynccontextmanager

@@ -136,3 +136,16 @@ audit_head = sa.Table(
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
 )
+
+# The approvers of the last applied manifest set with policy.require_signatures. The keyring sits beside the
+# manifests it guards, so a change could swap it or drop the policy: such a change must itself be signed by
+# the approvers pinned here (engine/approvals.py). Public keys only.
+approvers = sa.Table(
+    "approvers", metadata,
+    sa.Column("instance", sa.String(200), primary_key=True),
+    sa.Column("keyring", sa.Text, nullable=False),  # the armored public keys, as the keyring file held them
+    sa.Column("fingerprints", sa.JSON, nullable=False),  # sorted primary fingerprints, for display
+    sa.Column("min", sa.Integer, nullable=False),
+    sa.Column("run_id", sa.Integer, nullable=True),  # the apply that pinned them
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -15,8 +15,9 @@ from typing import IO, Any, TypeVar
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from reconciler.state import approvers, journal, ledger, lineage, lock, migrate, runs, transfer
 from reconciler.state import audit as audit_log
-from reconciler.state import journal, ledger, lineage, lock, migrate, runs, transfer
+from reconciler.state.approvers import PinnedApprovers
 from reconciler.state.audit import AuditRecord, VerifyResult
 from reconciler.state.db import create_engine, reading
 from reconciler.state.errors import BadExport, StateUnavailable, UnknownRevision
@@ -117,6 +118,21 @@ class StateStore:
     def bump_serial(self, instance: str) -> int:
         with self._write() as conn:
             return lineage.bump_serial(conn, instance)
+
+    # -- approvers pinned by a signed apply (engine/approvals.py) ----------------------------------------
+
+    def approvers(self, instance: str) -> PinnedApprovers | None:
+        with self._read() as conn:
+            return approvers.get(conn, instance)
+
+    def pin_approvers(self, instance: str, keyring: str, fingerprints: tuple[str, ...], min: int,
+                      run_id: int | None) -> None:
+        with self._write() as conn:
+            approvers.pin(conn, instance, keyring, fingerprints, min, run_id)
+
+    def unpin_approvers(self, instance: str) -> bool:
+        with self._write() as conn:
+            return approvers.unpin(conn, instance)
 
     def instances(self) -> list[str]:
         """Every instance this database holds anything for."""

@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reconciler.state.errors import BadExport, StateNotEmpty
-from reconciler.state.schema import UTCDateTime, audit, audit_head, journal, ledger, lineage, runs
+from reconciler.state.schema import UTCDateTime, approvers, audit, audit_head, journal, ledger, lineage, runs
 
 FORMAT = "misp-reconciler-state"
 VERSION = 1
-TABLES = (lineage, ledger, runs, journal, audit, audit_head)  # parents before children (journal → runs)
+TABLES = (lineage, ledger, runs, journal, audit, audit_head, approvers)  # parents before children (journal → runs)
 BATCH = 500  # rows per INSERT: few round trips, bounded memory
 
 

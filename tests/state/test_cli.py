@@ -172,7 +172,7 @@ def test_migrate_upgrades_an_old_database(state_url: str) -> None:
     first = invoke("state", "migrate", "--state-url", state_url)
     second = invoke("state", "migrate", "--state-url", state_url)
 
-    assert first.exit_code == 0 and "schema 0001 → 0002" in first.output
+    assert first.exit_code == 0 and "schema 0001 → 0003" in first.output
     assert "already up to date" in second.output
 
 

@@ -17,7 +17,7 @@ from reconciler.state.schema import metadata
 def test_a_fresh_database_is_created_at_head(state_url: str) -> None:
     store = StateStore.open(state_url)
     try:
-        assert store.revision() == migrate.head_revision() == "0002"
+        assert store.revision() == migrate.head_revision() == "0003"
     finally:
         store.close()
 
@@ -47,8 +47,8 @@ def test_an_old_revision_upgrades_and_keeps_its_rows(state_url: str) -> None:
 
     store = StateStore.connect(state_url)  # as `state migrate` does: open as is, then upgrade explicitly
     try:
-        assert store.migrate() == ("0001", "0002")
-        assert store.migrate() == ("0002", "0002")  # running it again changes nothing
+        assert store.migrate() == ("0001", "0003")
+        assert store.migrate() == ("0003", "0003")  # running it again changes nothing
         assert store.ledger("prod")[("roles", "Analyst")].fields == frozenset({"name"})
         store.audit_append("prod", None, {"after": "upgrade"})
         assert store.audit_verify("prod").ok
@@ -63,7 +63,7 @@ def test_open_upgrades_an_old_database_by_default(state_url: str) -> None:
 
     store = StateStore.open(state_url)
     try:
-        assert store.revision() == "0002"
+        assert store.revision() == "0003"
     finally:
         store.close()
 

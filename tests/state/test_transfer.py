@@ -26,6 +26,7 @@ def populate(store: StateStore) -> None:
     for n in range(4):
         store.audit_append("prod", run_id, {"key": f"u{n}@x.org", "note": "é ünïcode"})
     store.finish_run(run_id, outcome="ok", counts={"create": 3})
+    store.pin_approvers("prod", "-----BEGIN PGP PUBLIC KEY BLOCK-----\n…", ("ABCD",), 2, run_id)
 
 
 def snapshot(store: StateStore) -> tuple[object, ...]:
@@ -33,7 +34,7 @@ def snapshot(store: StateStore) -> tuple[object, ...]:
     run_ids = [r.id for r in store.runs("prod")]
     return (store.lineage("prod"), store.ledger("prod"), store.runs("prod"),
             [store.journal(run_id) for run_id in run_ids], store.audit("prod"),
-            [op.id for op in store.unfinished_operations("prod")])
+            [op.id for op in store.unfinished_operations("prod")], store.approvers("prod"))
 
 
 def move(source: StateStore, target_url: str) -> StateStore:
@@ -82,7 +83,8 @@ def test_the_export_has_a_header_and_one_row_per_line(store: StateStore) -> None
 
     lines = [json.loads(line) for line in dump.getvalue().splitlines()]
     assert lines[0] == {"format": "misp-reconciler-state", "version": 1, "revision": store.revision()}
-    assert counts == {"lineage": 1, "ledger": 3, "runs": 1, "journal": 2, "audit": 4, "audit_head": 1}
+    assert counts == {"lineage": 1, "ledger": 3, "runs": 1, "journal": 2, "audit": 4, "audit_head": 1,
+                      "approvers": 1}
     assert len(lines) == 1 + sum(counts.values())
     assert not any(line.get("table") == "locks" for line in lines)
 
@@ -102,11 +104,11 @@ def test_import_into_a_state_that_is_not_empty_is_refused(store: StateStore, tmp
     ("", "the export is empty"),
     ('{"format": "something-else", "version": 1}\n', "not a misp-reconciler-state export"),
     ('{"format": "misp-reconciler-state", "version": 1, "revision": "0001"}\n', "revision 0001"),
-    ('{"format": "misp-reconciler-state", "version": 1, "revision": "0002"}\n{"table": "nope", "row": {}}\n',
+    ('{"format": "misp-reconciler-state", "version": 1, "revision": "0003"}\n{"table": "nope", "row": {}}\n',
      "line 2: expected {table, row} with a known table"),
-    ('{"format": "misp-reconciler-state", "version": 1, "revision": "0002"}\n{"table": "ledger", "row": '
+    ('{"format": "misp-reconciler-state", "version": 1, "revision": "0003"}\n{"table": "ledger", "row": '
      '{"colour": 1}}\n', "no column"),
-    ('{"format": "misp-reconciler-state", "version": 1, "revision": "0002"}\nnot json\n', "line 2 is not JSON"),
+    ('{"format": "misp-reconciler-state", "version": 1, "revision": "0003"}\nnot json\n', "line 2 is not JSON"),
 ])
 def test_a_bad_export_is_refused_and_nothing_is_imported(tmp_path: Path, text: str, message: str) -> None:
     target = StateStore.open(sqlite_url(tmp_path))
