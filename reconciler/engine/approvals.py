@@ -38,22 +38,22 @@ class Approvers:
 
 
 def in_force(desired: Desired, state: StateStore, instance: str) -> list[Approvers]:
-    """The approver sets whose signatures this manifest set needs: the pinned ones, then the declared ones
-    unless they are the very same keys and count."""
-    required: list[Approvers] = []
+    """The approver sets whose signatures this manifest set needs: the declared ones and the pinned ones. When
+    they are the same keys and count, the declared keyring alone is used (the same keys, perhaps refreshed
+    with a later expiry: a key's material cannot be changed without its secret key)."""
     pinned = state.approvers(instance)
+    declared = desired.policy.require_signatures
+    required: list[Approvers] = []
+    if declared is not None:
+        keyring = read_keyring(desired.base_dir / declared.keyring)
+        required.append(Approvers(keyring, declared.min,
+                                  f"policy.require_signatures ({declared.keyring}, min {declared.min})"))
+        if pinned is not None and pinned.min == declared.min and keyring_fingerprints(keyring) == pinned.fingerprints:
+            return required
     if pinned is not None:
         required.append(Approvers(pinned.keyring.encode(), pinned.min,
                                   f"the approvers pinned by the last signed apply ({len(pinned.fingerprints)} "
                                   f"key(s), min {pinned.min})"))
-    declared = desired.policy.require_signatures
-    if declared is not None:
-        keyring = read_keyring(desired.base_dir / declared.keyring)
-        same = pinned is not None and pinned.min == declared.min and \
-            keyring_fingerprints(keyring) == pinned.fingerprints
-        if not same:
-            required.append(Approvers(keyring, declared.min, f"policy.require_signatures ({declared.keyring}, "
-                                                             f"min {declared.min})"))
     return required
 
 
