@@ -113,6 +113,31 @@ def judge(key: Mapping[str, Any], *, email: str, now: float) -> KeyInfo:
     return KeyInfo(key["fingerprint"], expires, can_encrypt, uids, problems)
 
 
+def normalise_armor(value: Any) -> str:
+    """PGP armor compared without trailing spaces or CRs: MISP stores what it was given."""
+    text = "" if value is None else str(value).replace("\r\n", "\n").strip()
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+_SUMMARIES: dict[str, str] = {}  # normalised armor → what a plan shows of it
+
+
+def remember(armored: str, info: KeyInfo) -> None:
+    """Keep what the plan-time check learned of a key, so that showing it costs no second inspection."""
+    if info.fingerprint is not None:
+        _SUMMARIES[normalise_armor(armored)] = f"(PGP key {info.summary()})"
+
+
+def describe_armor(armored: str) -> str:
+    """How a plan shows a key: fingerprint and expiry, never the armor (a key read from MISP, shown as the
+    'before' of a change, is inspected here once)."""
+    normalised = normalise_armor(armored)
+    if normalised not in _SUMMARIES:
+        info = inspect_key(normalised, email="")
+        _SUMMARIES[normalised] = f"(PGP key {info.summary()})" if info.fingerprint else "(not a usable PGP key)"
+    return _SUMMARIES[normalised]
+
+
 DEFAULT_KEYSERVER = "hkps://keys.openpgp.org"  # verifies e-mail addresses before publishing a uid
 HKP_PORT = 11371  # hkp:// without a port means this one, not 80
 

@@ -173,7 +173,7 @@ def resolve_files(desired: Desired) -> Diagnostics:
 def resolve_pgp_keys(desired: Desired) -> Diagnostics:
     """Users' pgp_key from a file or a keyserver become armored text, and every key is checked (parses, not
     expired or revoked, can encrypt, carries the user's e-mail) before anything is planned."""
-    from reconciler.pgp import PgpError, inspect_key, load_key_text
+    from reconciler.pgp import PgpError, inspect_key, load_key_text, remember
 
     diags = Diagnostics()
     for key, located in desired.entries.get("users", {}).items():
@@ -186,7 +186,9 @@ def resolve_pgp_keys(desired: Desired) -> Diagnostics:
         except PgpError as exc:
             diags.error("pgp-key", str(exc), subject=where, path=f'users["{key}"].pgp_key')
             continue
-        diags.extend(inspect_key(text, email=entry.email).diagnostics(path=f'users["{key}"].pgp_key', subject=where))
+        info = inspect_key(text, email=entry.email)
+        remember(text, info)
+        diags.extend(info.diagnostics(path=f'users["{key}"].pgp_key', subject=where))
         entry.pgp_key = text
     return diags
 

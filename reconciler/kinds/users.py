@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from reconciler import delivery
 from reconciler.kinds._kind import Entry, Kind, LiveObject, Names
-from reconciler.kinds._misp import as_bool, as_int, as_text, rows, saved, stated, unwrap
+from reconciler.kinds._misp import as_bool, as_int, rows, saved, stated, unwrap
 from reconciler.model.secrets import REDACTOR, SecretRef
+from reconciler.pgp import normalise_armor
 
 if TYPE_CHECKING:
     from reconciler.backend.client import MispClient
@@ -173,12 +174,6 @@ def deliver_credentials(entry: User, misp_url: str, password: str, api_key: str)
     if entry.change_pw is not False:
         lines.append("MISP asks for a new password at the first login.")
     delivery.to_user_key(Path(entry.deliver.gpg_to_user), entry.pgp_key, "\n".join(lines) + "\n")
-
-
-def normalise_armor(value: Any) -> str:
-    """PGP armor compared without trailing spaces or CRs: MISP stores what it was given."""
-    text = as_text(value).replace("\r\n", "\n").strip()
-    return "\n".join(line.rstrip() for line in text.splitlines())
 
 
 KIND = Kind(name="users", model=User, key=lambda e: e.email.casefold(), normalise_key=str.casefold,

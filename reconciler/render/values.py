@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -11,11 +10,13 @@ SECRET = "(secret)"
 
 def show(value: Any) -> str:
     """A canonical value as people read it: JSON, with "(unset)" for what MISP does not have, and a PGP key
-    as a short digest of its armor rather than the armor itself."""
+    as its fingerprint and expiry rather than the armor itself."""
     if value is UNSET:
         return "(unset)"
     if isinstance(value, str) and value.startswith("-----BEGIN PGP"):
-        return f"(PGP key, sha256 {hashlib.sha256(value.encode()).hexdigest()[:16]})"
+        from reconciler.pgp import describe_armor
+
+        return describe_armor(value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 

@@ -35,7 +35,8 @@ def test_an_expired_users_key_stops_the_plan_and_a_valid_one_plans_its_digest(tm
     from reconciler.render.text import render_plan
 
     text = render_plan(planned.plan)
-    assert "pgp_key: (PGP key, sha256 " in text
+    # The fingerprint and expiry, never the armor (the key was made with a one-year lifetime).
+    assert f"pgp_key: (PGP key {keys.alice.fingerprint} (expires 20" in text
     assert "BEGIN PGP" not in text
     ws.apply()
     assert ws.plan().plan.is_empty()
@@ -96,3 +97,21 @@ def test_a_saved_plan_applies_only_with_an_approvers_signature(tmp_path: Path, k
 
     records = [r.record for r in run.open_state(ws.load(), ws.options()).audit("sandbox")]
     assert any(r.get("kind") == "plan-signature" and r.get("fingerprint") == keys.alice.fingerprint for r in records)
+
+
+def test_a_changed_key_shows_both_fingerprints_and_the_warning_for_one_expiring_soon(tmp_path: Path,
+                                                                                     keys: Keys) -> None:
+    from reconciler.render.text import render_plan
+
+    ws = Workspace(tmp_path)
+    ws.write("users.yaml", USERS)
+    ws.write("alice.asc", keys.alice.public)
+    ws.apply()
+    ws.write("alice.asc", keys.soon.public)
+    planned = ws.plan()
+    text = render_plan(planned.plan)
+    assert f"pgp_key: (PGP key {keys.alice.fingerprint} (expires " in text
+    assert f"→ (PGP key {keys.soon.fingerprint} (expires " in text
+    assert "BEGIN PGP" not in text
+    warnings = [d.message for d in planned.diagnostics if d.code == "pgp-key-warning"]
+    assert any("expires soon" in w for w in warnings) and any("alice@example.org" in w for w in warnings)
