@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import secrets
 import shutil
 import socket
 import subprocess
@@ -18,6 +16,9 @@ import pytest
 import uvicorn
 
 from reconciler.sandbox import DEFAULT_ADMIN_KEY, SandboxApp, create_app
+
+# tests.canaries: canary secrets and the end-of-session sweep for them (issue #9); pytester: to test that sweep.
+pytest_plugins = ["pytester", "tests.canaries"]
 
 ADMIN_HEADERS = {"Authorization": DEFAULT_ADMIN_KEY, "Accept": "application/json",
                  "Content-Type": "application/json"}
@@ -84,47 +85,6 @@ def served_sandbox(serve_sandbox: Callable[..., tuple[str, str, SandboxApp]]) ->
     """
     url, key, _app = serve_sandbox()
     return url, key
-
-
-# -- canaries: every secret a test uses is a unique random value that must never show up anywhere --------
-class CanaryRegistry:
-    """Session-wide canary secrets. The same name gives the same value for the whole session, so a sweep at
-    the end can look for every canary in state databases, plan files, logs and captured output."""
-
-    PREFIX = "CANARY"  # a sweep may also grep for the prefix to catch values it was not told about
-
-    def __init__(self) -> None:
-        self._values: dict[str, str] = {}
-
-    def get(self, name: str) -> str:
-        if name not in self._values:
-            label = re.sub(r"[^A-Za-z0-9]", "", name)[:16] or "secret"
-            self._values[name] = f"{self.PREFIX}-{label}-{secrets.token_hex(12)}"
-        return self._values[name]
-
-    def values(self) -> tuple[str, ...]:
-        return tuple(self._values.values())
-
-    def assert_absent(self, where: str | bytes | Path) -> None:
-        """Fail naming the canary (its name, not its value) found in text, bytes, or a file's bytes."""
-        data = where.read_bytes() if isinstance(where, Path) else where
-        blob = data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")
-        found = [name for name, value in self._values.items() if value.encode() in blob]
-        assert not found, f"canary secret(s) {found} leaked into {where if isinstance(where, Path) else 'output'}"
-
-
-CANARIES = CanaryRegistry()
-
-
-@pytest.fixture(scope="session")
-def canary() -> Callable[[str], str]:
-    """canary("misp-key") -> a unique random secret value, the same for the whole session."""
-    return CANARIES.get
-
-
-@pytest.fixture(scope="session")
-def assert_no_canary() -> Callable[[str | bytes | Path], None]:
-    return CANARIES.assert_absent
 
 
 @pytest.fixture

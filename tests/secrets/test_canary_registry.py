@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CANARIES
+from tests.canaries import CANARIES
 
 
 def test_same_name_same_value_different_names_differ(canary: Callable[[str], str]) -> None:
@@ -28,13 +28,14 @@ def test_absent_canary_passes_in_text_bytes_and_files(tmp_path: Path, canary: Ca
 
 @pytest.mark.parametrize("form", ["text", "bytes", "file"])
 def test_leaked_canary_is_named_not_shown(form: str, tmp_path: Path, canary: Callable[[str], str],
-                                           assert_no_canary: Callable[[str | bytes | Path], None]) -> None:
+                                           assert_no_canary: Callable[[str | bytes | Path], None],
+                                           secret_file: Callable[[Path], Path]) -> None:
     value = canary("registry-leak")
     where: str | bytes | Path = f"log: key={value}"
     if form == "bytes":
         where = f"log: key={value}".encode()
     elif form == "file":
-        where = tmp_path / "state.db"
+        where = secret_file(tmp_path / "state.db")  # leaked on purpose: not for the end-of-session sweep
         where.write_bytes(b"\x00\x01" + value.encode() + b"\x02")
     with pytest.raises(AssertionError) as caught:
         assert_no_canary(where)

@@ -19,10 +19,13 @@ from reconciler.secrets import (
     scrub_exception_text,
     write_secret_file,
 )
+from tests.canaries import CANARIES
 from tests.secrets.conftest import Keys
 
 
 def private_file(path: Path, text: str, mode: int = 0o600) -> Path:
+    """A `{file: …}` secret source, declared as one to the end-of-session canary sweep."""
+    CANARIES.hold(path)
     path.write_text(text)
     path.chmod(mode)
     return path
@@ -187,9 +190,10 @@ def test_short_values_are_not_masked() -> None:
     assert REDACTOR.scrub("abc def") == "abc def"
 
 
-def test_write_secret_file_is_private(tmp_path: Path, canary: Callable[[str], str]) -> None:
+def test_write_secret_file_is_private(tmp_path: Path, canary: Callable[[str], str],
+                                      secret_file: Callable[[Path], Path]) -> None:
     value = canary("delivered")
-    path = tmp_path / "out" / "alice.key"
+    path = secret_file(tmp_path / "out" / "alice.key")  # a delivery sink: holds the key on purpose
     write_secret_file(path, value)
     assert path.read_text() == value and (path.stat().st_mode & 0o777) == 0o600
     write_secret_file(path, value + "2")  # our own private file may be replaced
