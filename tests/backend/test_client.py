@@ -8,6 +8,7 @@ import pytest
 from reconciler.backend.client import USER_AGENT, MispClient, RequestRecord
 from reconciler.backend.errors import OutcomeUnknown, Refused, Rejected, Unreachable
 from reconciler.sandbox import DEFAULT_ADMIN_KEY, FaultRule, Faults, create_app
+from tests.canaries import CANARIES
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -36,7 +37,7 @@ async def test_get_sends_identity_headers_and_a_fresh_request_id() -> None:
 
 
 async def test_wrong_key_is_refused() -> None:
-    async with client_for(create_app(), key="k" * 40) as client:
+    async with client_for(create_app(), key=CANARIES.get("wrong-misp-key", key=True)) as client:
         with pytest.raises(Refused, match="refused the API key"):
             await client.get("/servers/getVersion")
 

@@ -12,9 +12,12 @@ import pytest
 
 from reconciler.plans.change import UNSET as UNSET_VALUE
 from reconciler.plans.change import Action
+from tests.canaries import CANARIES
 from tests.engine.helpers import Workspace
 
 ROOT = Path(__file__).parents[2]
+# Secrets are canaries (tests/canaries.py): 40 alphanumerics, as MISP wants a sync or API key.
+HUB_KEY = CANARIES.get("hub-key", key=True)
 
 IDENTITY = """
 organisations:
@@ -66,7 +69,8 @@ def test_apply_then_plan_is_empty(ws: Workspace) -> None:
 
 
 def test_training_example_converges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MISP_TRAINING_HUB_KEY", "t" * 40)  # examples/README.md: the sandbox accepts any value
+    # examples/README.md: the sandbox accepts any 40 alphanumerics
+    monkeypatch.setenv("MISP_TRAINING_HUB_KEY", CANARIES.get("training-hub-key", key=True))
     ws = Workspace(tmp_path)
     shutil.copytree(ROOT / "examples" / "training", ws.manifests)
     applied = ws.apply()
@@ -252,18 +256,18 @@ auth_keys:
 
 def test_auth_key_is_delivered_only_to_its_sink_and_rotates(tmp_path: Path) -> None:
     ws = Workspace(tmp_path)
-    sink = tmp_path / "out" / "hub.key"
+    sink = CANARIES.hold(tmp_path / "out" / "hub.key")  # the delivery sink holds the key on purpose
     ws.write("keys.yaml", KEYS.replace("OUT", str(sink)))
     applied = ws.apply()
     assert applied.result is not None and applied.result.ok
-    first = sink.read_text().strip()
+    first = CANARIES.register("delivered-auth-key-1", sink.read_text().strip())  # swept for, from now on
     assert len(first) == 40 and (sink.stat().st_mode & 0o777) == 0o600
     assert ws.plan().plan.is_empty()
     ws.write("keys.yaml", KEYS.replace("OUT", str(sink)).replace("rotate: 1", "rotate: 2"))
     [change] = ws.plan().plan.actionable
     assert [f.path for f in change.fields] == ["rotate"]
     ws.apply()
-    second = sink.read_text().strip()
+    second = CANARIES.register("delivered-auth-key-2", sink.read_text().strip())
     assert second != first
     assert ws.plan().plan.is_empty()
     for leftover in (ws.state_dir).glob("*.db"):
@@ -325,8 +329,8 @@ servers:
 
 def test_sync_link_key_is_write_only_and_resent_only_when_its_reference_changes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HUB_KEY", "k" * 40)
-    monkeypatch.setenv("HUB_KEY_2", "j" * 40)
+    monkeypatch.setenv("HUB_KEY", HUB_KEY)
+    monkeypatch.setenv("HUB_KEY_2", CANARIES.get("hub-key-2", key=True))
     ws = Workspace(tmp_path)
     ws.write("servers.yaml", SERVERS)
     applied = ws.apply()
@@ -400,7 +404,7 @@ def test_unreachable_misp_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     from reconciler.cli.main import cli
 
-    monkeypatch.setenv("K", "x" * 40)
+    monkeypatch.setenv("K", CANARIES.get("unreachable-misp-key", key=True))
     ws = Workspace(tmp_path)
     ws.write("i.yaml", "instance: {name: far, url: 'http://127.0.0.1:9', key: {env: K}}\norganisations:\n  - {name: x}\n")
     result = CliRunner().invoke(cli, ["plan", str(ws.manifests), "--state-dir", str(ws.state_dir)])
@@ -409,7 +413,7 @@ def test_unreachable_misp_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_apply_tests_each_new_sync_link_and_maintenance_mode_is_restored(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HUB_KEY", "k" * 40)
+    monkeypatch.setenv("HUB_KEY", HUB_KEY)
     ws = Workspace(tmp_path)
     ws.write("servers.yaml", SERVERS.replace("https://hub.example.org", "http://127.0.0.1:9"))
     applied = ws.apply(maintenance=True)
@@ -438,7 +442,7 @@ def test_plan_lists_critical_settings_misp_flags_that_the_manifests_leave_alone(
 
 
 def test_plan_test_connections_reports_each_declared_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HUB_KEY", "k" * 40)
+    monkeypatch.setenv("HUB_KEY", HUB_KEY)
     ws = Workspace(tmp_path)
     ws.write("servers.yaml", SERVERS.replace("https://hub.example.org", "http://127.0.0.1:9"))
     ws.apply()
@@ -449,7 +453,7 @@ def test_plan_test_connections_reports_each_declared_link(tmp_path: Path, monkey
 
 def test_sync_link_certificates_are_uploaded_and_resent_only_when_the_file_changes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HUB_KEY", "k" * 40)
+    monkeypatch.setenv("HUB_KEY", HUB_KEY)
     ws = Workspace(tmp_path)
     ws.write("hub-ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     ws.write("servers.yaml", SERVERS + "    ca_file: hub-ca.pem\n")
@@ -467,7 +471,7 @@ def test_sync_link_certificates_are_uploaded_and_resent_only_when_the_file_chang
 
 def test_push_rules_are_sent_with_local_ids_and_an_unknown_tag_is_refused(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HUB_KEY", "k" * 40)
+    monkeypatch.setenv("HUB_KEY", HUB_KEY)
     ws = Workspace(tmp_path)
     tags = 'tags:\n  - {name: "share:hub", colour: "#123456"}\n'
     ws.write("servers.yaml", tags + SERVERS + "    push: true\n    push_rules: {tags: {OR: ['share:hub']}}\n")
@@ -483,7 +487,7 @@ def test_push_rules_are_sent_with_local_ids_and_an_unknown_tag_is_refused(
 
 def test_a_csv_feeds_settings_and_headers_secret_are_applied_and_converge(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FEED_HEADERS", "Authorization: Bearer " + "z" * 20)
+    monkeypatch.setenv("FEED_HEADERS", "Authorization: Bearer " + CANARIES.get("feed-bearer"))
     ws = Workspace(tmp_path)
     ws.write("feeds.yaml", """
 feeds:

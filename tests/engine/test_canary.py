@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from reconciler.cli.main import cli
+from tests.canaries import CANARIES
 
 MANIFEST = """
 instance: {name: canary}
@@ -25,7 +25,7 @@ settings:
 
 
 def test_no_canary_in_outputs_plan_files_state_or_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    canaries = {"CANARY_PASSWORD": "Pw-" + secrets.token_urlsafe(24), "CANARY_PROXY": "Px-" + secrets.token_hex(20)}
+    canaries = {"CANARY_PASSWORD": CANARIES.get("user-password"), "CANARY_PROXY": CANARIES.get("proxy-password")}
     manifests = tmp_path / "m"
     manifests.mkdir()
     (manifests / "m.yaml").write_text(MANIFEST)

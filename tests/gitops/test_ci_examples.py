@@ -12,6 +12,8 @@ import pytest
 import yaml
 from ruamel.yaml import YAML
 
+from tests.canaries import CANARIES
+
 ROOT = Path(__file__).parents[2]
 
 
@@ -80,7 +82,7 @@ def test_the_pipeline_commands_run_in_order_against_the_sandbox(path: str, tmp_p
     shutil.copytree(ROOT / "examples" / "training", tmp_path / "manifests")
     monkeypatch.chdir(tmp_path)
     env = {"MANIFESTS": "manifests", "MISP_RECONCILER_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
-           "MISP_TRAINING_HUB_KEY": "sandboxSyncKey00000000000000000000000000"}
+           "MISP_TRAINING_HUB_KEY": CANARIES.get("training-hub-key", key=True)}
     monkeypatch.setenv("MISP_TRAINING_HUB_KEY", env["MISP_TRAINING_HUB_KEY"])
     runner = CliRunner()
     for command in workflow_commands(path):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.canaries import CANARIES
 from tests.engine.helpers import Workspace
 from tests.lifecycle.helpers import call, export, files, run_cli
 
@@ -133,8 +134,9 @@ def test_rebuild_refuses_a_misp_that_is_not_empty(tmp_path: Path) -> None:
 
 
 def test_dr_drill_from_the_training_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MISP_TRAINING_HUB_KEY", "t" * 40)  # the sandbox accepts any value
-    monkeypatch.setenv("MISP_SYNC_HUB_KEY", "t" * 40)  # the reference the export writes for that key
+    hub_key = CANARIES.get("training-hub-key", key=True)  # the sandbox accepts any 40 alphanumerics
+    monkeypatch.setenv("MISP_TRAINING_HUB_KEY", hub_key)
+    monkeypatch.setenv("MISP_SYNC_HUB_KEY", hub_key)  # the reference the export writes for that key
     a = Workspace(tmp_path / "a")
     shutil.copytree(ROOT / "examples" / "training", a.manifests)
     applied = a.apply()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from pathlib import Path
 
 import pytest
 
 from reconciler.model.secrets import REDACTOR
+from tests.canaries import CANARIES
 from tests.engine.helpers import Workspace
 from tests.ops.conftest import invoke
 
@@ -59,7 +59,7 @@ def test_an_unmet_version_requirement_is_critical(ws: Workspace) -> None:
 
 @pytest.fixture
 def canaries() -> dict[str, str]:
-    return {name: f"canary-{secrets.token_hex(8)}" for name in ("redacted", "named", "registered")}
+    return {name: CANARIES.get(f"doctor-{name}") for name in ("redacted", "named", "registered")}
 
 
 def test_dump_holds_settings_but_none_of_the_canary_secrets(ws: Workspace, tmp_path: Path,

@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from reconciler.cli.main import cli
 from reconciler.engine.run import open_state
 from reconciler.ops.logs import run_request_ids
+from tests.canaries import CANARIES
 from tests.engine.helpers import Workspace
 
 MANIFEST = """\
@@ -99,7 +100,7 @@ def test_runs_show_with_an_unreachable_misp_still_shows_our_records(applied: tup
     down.mkdir()
     (down / "instance.yaml").write_text(f"instance:\n  name: sandbox\n  url: http://127.0.0.1:{free_port()}\n"
                                         "  key: {env: RUNS_SHOW_TEST_KEY}\n")
-    monkeypatch.setenv("RUNS_SHOW_TEST_KEY", "k" * 40)
+    monkeypatch.setenv("RUNS_SHOW_TEST_KEY", CANARIES.get("unreachable-misp-key", key=True))
     result = show(ws, url, run_id, "--misp", str(down), "--format", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

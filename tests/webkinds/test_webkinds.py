@@ -16,6 +16,7 @@ from reconciler.backend.errors import Refused
 from reconciler.backend.web import WebLoginMissing
 from reconciler.engine.targets import sandbox_db_url
 from reconciler.sandbox import create_app
+from tests.canaries import CANARIES
 from tests.engine.helpers import Workspace
 
 ROOT = Path(__file__).parents[2]
@@ -111,7 +112,7 @@ def ws(tmp_path: Path) -> Workspace:
 
 
 def test_training_example_allowedlist_and_regexps_converge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MISP_TRAINING_HUB_KEY", "sandboxSyncKey00000000000000000000000000")
+    monkeypatch.setenv("MISP_TRAINING_HUB_KEY", CANARIES.get("training-hub-key", key=True))
     ws = Workspace(tmp_path)
     shutil.copytree(ROOT / "examples" / "training", ws.manifests)
     planned = summary(ws)
@@ -248,7 +249,7 @@ def test_real_misp_without_web_login_says_what_to_set(tmp_path: Path) -> None:
     from reconciler.backend.client import MispClient
     from reconciler.backend.web import session_for
 
-    client = MispClient("https://misp.example.org", "k" * 40)
+    client = MispClient("https://misp.example.org", CANARIES.get("real-misp-key", key=True))
     with pytest.raises(WebLoginMissing, match=r"instance\.web_login"):
         session_for(client, "allowedlist")
     assert issubclass(WebLoginMissing, Refused)
@@ -262,11 +263,12 @@ instance:
   web_login: {email: admin@admin.test, password: {env: WEB_PW}}
 """)
     ws.write("web.yaml", "allowedlist: [/via-login/]\n")
-    monkeypatch.setenv("WEB_PW", "not-the-password-42")
+    wrong = CANARIES.get("wrong-web-password")
+    monkeypatch.setenv("WEB_PW", wrong)
     with pytest.raises(Refused, match=r"refused the web login of admin@admin\.test") as refused:
         ws.plan()
-    assert "not-the-password-42" not in str(refused.value)
-    monkeypatch.setenv("WEB_PW", "admin")
+    assert wrong not in str(refused.value)
+    monkeypatch.setenv("WEB_PW", "admin")  # the sandbox's seeded admin password: public, like MISP's own
     applied_ok(ws)
     assert allowedlist_rows(ws) == ["/via-login/"]
     assert summary(ws) == []
