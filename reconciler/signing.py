@@ -157,8 +157,23 @@ def signature_files(manifest_dir: Path) -> list[Path]:
 
 def check_manifest_approvals(manifest_hash: str, manifest_dir: Path, keyring: Path | bytes,
                              min: int) -> ApprovalResult:
-    """What `policy.require_signatures` asks: enough approvers signed this manifest set's hash."""
-    return check_approvals(manifest_payload(manifest_hash), signature_files(manifest_dir), keyring, min)
+    """What `policy.require_signatures` asks: enough approvers signed this manifest set, each either with a
+    detached signature over its hash (`sign`) or by signing the git commit that holds it."""
+    detached = check_approvals(manifest_payload(manifest_hash), signature_files(manifest_dir), keyring, min)
+    commit = signed_commit(manifest_dir, keyring)
+    if commit is None:
+        return detached
+    approvers = set(detached.approvers) | ({commit.fingerprint} if commit.valid and commit.fingerprint else set())
+    return ApprovalResult(required=min, approvers=tuple(sorted(approvers)), results=(*detached.results, commit))
+
+
+def signed_commit(manifest_dir: Path, keyring: Path | bytes) -> VerificationResult | None:
+    """The verdict on the commit holding the manifests; None when they are not in a git work tree."""
+    inside = subprocess.run(["git", "-C", str(manifest_dir), "rev-parse", "--verify", "-q", "HEAD"],
+                            capture_output=True, check=False)
+    if inside.returncode != 0:  # not a repository, or one without any commit yet
+        return None
+    return verify_git_commit(manifest_dir, keyring)
 
 
 def sign_plan(plan_bytes: bytes, keyid: str, gpg_home: str | Path | None, *, passphrase: str | None = None) -> str:
@@ -177,13 +192,14 @@ GIT_STATUS = {"B": "signature bad", "X": "signature expired", "Y": "signing key 
               "R": "signing key was revoked", "E": "no public key", "N": "commit is not signed"}
 
 
-def verify_git_commit(repo_dir: Path, keyring: Path, *, rev: str = "HEAD") -> VerificationResult:
+def verify_git_commit(repo_dir: Path, keyring: Path | bytes, *, rev: str = "HEAD") -> VerificationResult:
     """Whether `rev` is signed by an approver, and the work tree under `repo_dir` holds exactly that commit
     (uncommitted or untracked files would be applied without having been signed)."""
     with approvers_gpg(keyring) as gpg:
         env = {**os.environ, "GNUPGHOME": gpg.gnupghome}
         fields = git(repo_dir, env, "log", "-1", "--format=%G?%n%GP%n%GF%n%GS%n%H", rev).split("\n")
-        dirty = git(repo_dir, env, "status", "--porcelain", "--", ".")
+        # Detached signatures (.signatures/) are added after the commit: they are not content to be signed.
+        dirty = git(repo_dir, env, "status", "--porcelain", "--", ".", f":(exclude){SIGNATURES_DIR}")
     letter, primary, signing_key, signer, commit = (fields + [""] * 5)[:5]
     source = f"git commit {commit[:12] or rev}"
     if letter not in GIT_GOOD:

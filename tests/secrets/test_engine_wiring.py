@@ -115,3 +115,33 @@ def test_a_changed_key_shows_both_fingerprints_and_the_warning_for_one_expiring_
     assert "BEGIN PGP" not in text
     warnings = [d.message for d in planned.diagnostics if d.code == "pgp-key-warning"]
     assert any("expires soon" in w for w in warnings) and any("alice@example.org" in w for w in warnings)
+
+
+def test_a_commit_signed_by_an_approver_approves_the_manifests_it_holds(tmp_path: Path, keys: Keys) -> None:
+    from tests.secrets.test_signing import git
+
+    ws = Workspace(tmp_path)
+    ws.write("orgs.yaml", "organisations:\n  - {name: Committed Org}\n")
+    ws.write("approvers.asc", keys.alice.public)
+    ws.write("policy.yaml", "policy:\n  require_signatures: {keyring: approvers.asc, min: 1}\n")
+    git(ws.manifests, "init", "-q")
+    git(ws.manifests, "add", ".")
+    git(ws.manifests, "-c", f"user.signingkey={keys.alice.fingerprint}", "commit", "-S", "-q", "-m", "reviewed",
+        home=keys.alice.home)
+    applied = ws.apply()  # no detached signature: the signed commit is the approval
+    assert applied.result is not None and applied.result.ok
+    from reconciler.engine import run
+
+    records = [r.record for r in run.open_state(ws.load(), ws.options()).audit("sandbox")]
+    checks = [c for r in records if r.get("kind") == "signatures" for c in r["checks"]]  # type: ignore[attr-defined]
+    assert any(s["source"].startswith("git commit ") and s["fingerprint"] == keys.alice.fingerprint
+               for c in checks for s in c["signatures"])
+    # A change made after the signed commit is nobody's approval.
+    ws.write("orgs.yaml", "organisations:\n  - {name: Committed Org}\n  - {name: Uncommitted Org}\n")
+    with pytest.raises(Refusal, match="uncommitted changes"):
+        ws.plan()
+    # Committed without a signature: refused, and said so.
+    git(ws.manifests, "add", ".")
+    git(ws.manifests, "commit", "-q", "-m", "unreviewed")
+    with pytest.raises(Refusal, match="commit is not signed"):
+        ws.plan()
