@@ -20,9 +20,10 @@ server's authkey, a feed's headers, settings such as Proxy.password, and the log
 That is MISP's storage, not ours: there a canary may sit in those columns (`MISP_SECRET_COLUMNS`) and nowhere
 else, so a secret the tool sent into any other field of MISP (a name, a comment) is still caught.
 
-Not covered: directories a test deletes itself (TemporaryDirectory, throwaway GnuPG homes), PostgreSQL
-state databases (dropped after each test), output a test keeps in memory and never prints (CliRunner
-results: tests assert on those themselves), and encodings other than the plain text (base64, hex, UTF-16).
+PostgreSQL state databases are dropped after each test, so tests/state/conftest.py searches their rows first.
+Not covered: directories a test deletes itself (TemporaryDirectory, throwaway GnuPG homes), output a test
+keeps in memory and never prints (CliRunner results: tests assert on those themselves), and encodings other
+than the plain text (base64, hex, UTF-16).
 
 This module imports nothing from `reconciler`, so a nested pytest can load it quickly (`-p tests.canaries`).
 """

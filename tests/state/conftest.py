@@ -16,8 +16,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from reconciler.state import StateStore
+from tests.canaries import CANARIES
 
 PG_ENV = "MISP_RECONCILER_TEST_PG_URL"
+def canaries_in_database(url: str) -> list[str]:
+    """The canaries (by name) in any row of any table: the end-of-session file sweep cannot see PostgreSQL."""
+    engine = sa.create_engine(url)
+    found: set[str] = set()
+    try:
+        with engine.connect() as conn:
+            for table in sa.inspect(conn).get_table_names():
+                rows = conn.execute(sa.text(f'SELECT CAST(t AS text) FROM "{table}" AS t')).scalars()
+                found.update(CANARIES.find("\x00".join(rows).encode("utf-8", "surrogateescape")))
+    finally:
+        engine.dispose()
+    return sorted(found)
+
+
 PG_SKIP = (f"{PG_ENV} is not set: no PostgreSQL to test against. Run `. .ci/postgres.sh` from the repository "
            "root to start a throwaway server on 127.0.0.1 and set it.")
 
@@ -28,7 +43,7 @@ def sqlite_url(directory: Path, name: str = "test") -> str:
 
 @pytest.fixture
 def pg_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database; dropped afterwards."""
+    """A new, empty PostgreSQL database; searched for canaries, then dropped."""
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(PG_SKIP)
@@ -36,12 +51,16 @@ def pg_database() -> Iterator[str]:
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
     try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+        yield url
+        leaked = canaries_in_database(url)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+    if leaked:
+        pytest.fail(f"canary secret(s) {leaked} in the PostgreSQL state database {name}", pytrace=False)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

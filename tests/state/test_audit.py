@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from reconciler.model.secrets import REDACTOR
 from reconciler.state import StateStore
 from reconciler.state.audit import GENESIS, chain_hash
+from tests.canaries import CANARIES
 
 
 def fill(store: StateStore, n: int = 5, instance: str = "prod") -> int:
@@ -142,7 +143,7 @@ def test_export_jsonl_is_one_canonical_record_per_line(store: StateStore) -> Non
 
 
 def test_secrets_are_scrubbed_before_hashing(store: StateStore) -> None:
-    canary = "canary-audit-19d3bb"
+    canary = CANARIES.get("audit-authkey")
     REDACTOR.register(canary)
     store.audit_append("prod", None, {"fields": [{"path": "authkey", "after": canary}]})
 

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from reconciler.model.secrets import REDACTOR
 from reconciler.state import OwnedObject, StateStore
+from tests.canaries import CANARIES
 
 
 def owned(key: str, *, misp_id: str = "7", fields: frozenset[str] = frozenset({"name"}),
@@ -54,7 +55,7 @@ def test_lineage_binds_one_misp_and_counts_applies(store: StateStore) -> None:
 
 
 def test_a_secret_that_reaches_the_ledger_is_scrubbed(store: StateStore) -> None:
-    canary = "canary-ledger-8c1f2e"
+    canary = CANARIES.get("ledger-authkey")
     REDACTOR.register(canary)
     store.own("prod", owned("CIRCL", fingerprint=f'{{"authkey": "{canary}"}}'))
 

@@ -9,6 +9,7 @@ import pytest
 
 from reconciler.model.secrets import REDACTOR
 from reconciler.state import InvalidTransition, JournalStatus, StateStore, UnknownRun
+from tests.canaries import CANARIES
 
 
 def test_a_run_records_who_what_and_its_outcome(store: StateStore) -> None:
@@ -95,7 +96,7 @@ def test_a_step_out_of_order_is_refused(store: StateStore) -> None:
 
 
 def test_journal_detail_and_errors_are_scrubbed(store: StateStore) -> None:
-    canary = "canary-journal-77aa01"
+    canary = CANARIES.get("journal-authkey")
     REDACTOR.register(canary)
     run_id = store.start_run("prod", command="apply", who="a", host="h")
     op = store.journal_intent(run_id, "auth_keys", "k", "create", {"authkey": canary, canary: [canary]})
