@@ -15,6 +15,7 @@ from reconciler.engine.targets import sandbox_db_url
 from reconciler.render.text import render_plan
 from reconciler.sandbox import create_app
 from reconciler.sandbox.http import verify_password
+from tests.canaries import CANARIES
 from tests.engine.helpers import Workspace
 from tests.secrets.conftest import GpgKey, Keys
 
@@ -71,6 +72,8 @@ def test_a_created_user_gets_a_password_and_api_key_only_they_can_read(tmp_path:
     clear = decrypt(keys.alice, out)
     assert clear is not None and "MISP account alice@example.org at " in clear
     given = credentials(clear)
+    for name in ("Password", "API key"):  # the end-of-session sweep looks for them in every file too
+        CANARIES.register(f"delivered-user-{name}", given[name])
     user = stored_user(ws, "alice@example.org")
     assert verify_password(given["Password"], str(user["password"]))
     assert asyncio.run(whoami(ws, given["API key"])) == "alice@example.org"

@@ -123,7 +123,8 @@ def test_gpg_key_with_a_passphrase_from_the_environment(tmp_path: Path, gnupg_ho
     ref = SecretRef(gpg="key.asc")
     # The wrong passphrase first: after a success, gpg-agent would have it cached.
     with pytest.raises(SecretError, match="could not decrypt") as caught:
-        resolve(ref, base_dir=tmp_path, gpg_home=gnupg_home, passphrase_env="P", environ={"P": "wrong-one"})
+        resolve(ref, base_dir=tmp_path, gpg_home=gnupg_home, passphrase_env="P",
+                environ={"P": canary("gpg-wrong-passphrase")})
     assert passphrase not in str(caught.value)
     got = resolve(ref, base_dir=tmp_path, gpg_home=gnupg_home, passphrase_env="P", environ={"P": passphrase})
     assert got == value
