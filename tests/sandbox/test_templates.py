@@ -11,7 +11,7 @@ from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from reconciler.sandbox import SandboxApp
 from reconciler.sandbox.resources.templates import AJAX_ONLY, BUILT_IN, NOT_VISIBLE
-from tests.sandbox.test_web import BASE, form_fields, login, text_of
+from tests.sandbox.test_web import BASE, login
 
 AJAX = {"X-Requested-With": "XMLHttpRequest"}
 
@@ -23,15 +23,42 @@ async def browser(sandbox_app: SandboxApp) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+def form_of(page: str, selector: str) -> tuple[str, dict[str, str]]:
+    """A form's action and what a browser would post: inputs (checkboxes when checked), textareas, selects."""
+    form = HTMLParser(page).css_first(selector)
+    assert form is not None, page
+    fields: dict[str, str] = {}
+    for node in form.css("input, textarea, select"):
+        name = node.attributes.get("name") or ""
+        if not name or (node.attributes.get("type") == "checkbox" and "checked" not in node.attributes):
+            continue
+        if node.tag == "textarea":
+            fields[name] = node.text()
+        elif node.tag == "select":
+            option = node.css_first("option")
+            fields[name] = (option.attributes.get("value") or "") if option is not None else ""
+        else:
+            fields[name] = node.attributes.get("value") or ""
+    return form.attributes.get("action") or "", fields
+
+
 async def create(client: httpx.AsyncClient, name: str, tags: str = "[]", description: str = "d") -> httpx.Response:
-    action, fields = form_fields((await client.get("/templates/add")).text, "#TemplateForm")
+    action, fields = form_of((await client.get("/templates/add")).text, "form#TemplateAddForm")
     return await client.post(action, data={**fields, "data[Template][name]": name,
                                            "data[Template][description]": description,
                                            "data[Template][share]": "1", "data[Template][tags]": tags})
 
 
-def index_rows(page: str) -> list[list[str]]:
-    return [[td.text(strip=True) for td in tr.css("td")] for tr in HTMLParser(page).css("div.templates tr")[1:]]
+def index_rows(page: str) -> list[dict[str, str]]:
+    """Each row of the index by its cells' `data-path` (MISP's generic index table)."""
+    return [{td.attributes.get("data-path") or "": td.text(strip=True) for td in tr.css("td[data-path]")}
+            for tr in HTMLParser(page).css("table tbody tr")]
+
+
+def meta(page: str) -> dict[str, str]:
+    """A view page's meta table, label -> value text."""
+    return {tr.css_first("td.meta_table_key").text(strip=True): tr.css_first("td.meta_table_value").text().strip()
+            for tr in HTMLParser(page).css("table.meta_table tr")}
 
 
 async def test_api_views_answer_500_and_writes_are_black_holed(sandbox_http: httpx.AsyncClient) -> None:
@@ -49,7 +76,25 @@ async def test_api_views_answer_500_and_writes_are_black_holed(sandbox_http: htt
 
 async def test_built_in_templates_are_listed_in_html(browser: httpx.AsyncClient) -> None:
     rows = index_rows((await browser.get("/templates/index")).text)
-    assert [(r[0], r[2], r[3]) for r in rows] == [(str(i), "MISP", n) for i, (n, _) in enumerate(BUILT_IN, 1)]
+    # newest first; the column headed "Name" shows the org (MISP 2.5.1's index.ctp): no name on the index
+    assert [(r["Template.id"], r["Organisation"], r["Template.org"], r["Template.description"]) for r in rows] == [
+        (str(i), "MISP", "MISP", d) for i, (_n, d) in reversed(list(enumerate(BUILT_IN, 1)))]
+    assert not {n for n, _d in BUILT_IN} & {value for row in rows for value in row.values()}
+
+
+async def test_index_pages_by_fifty_newest_first(sandbox_app: SandboxApp, browser: httpx.AsyncClient) -> None:
+    store = sandbox_app.state.store
+    with store.transaction():
+        store.insert_many("templates", [{"name": f"t{n}", "description": "d", "org": "MISP", "share": 1}
+                                        for n in range(60)])
+    first = (await browser.get("/templates/index")).text
+    assert [r["Template.id"] for r in index_rows(first)] == [str(i) for i in range(64, 14, -1)]
+    nxt = HTMLParser(first).css_first('.pagination a[rel="next"]')
+    assert nxt is not None and nxt.attributes["href"] == "/templates/index/page:2"
+    second = (await browser.get("/templates/index/page:2")).text
+    assert [r["Template.id"] for r in index_rows(second)] == [str(i) for i in range(14, 0, -1)]
+    assert HTMLParser(second).css_first('.pagination a[rel="next"]') is None
+    assert (await browser.get("/templates/index/page:3")).status_code == 404
 
 
 async def test_add_edit_delete_over_the_web_session(sandbox_app: SandboxApp, browser: httpx.AsyncClient) -> None:
@@ -61,31 +106,39 @@ async def test_add_edit_delete_over_the_web_session(sandbox_app: SandboxApp, bro
     view_path = response.headers["location"].removeprefix(BASE)
     template_id = view_path.rsplit("/", 1)[1]
     view = (await browser.get(view_path)).text
-    assert text_of(view, "#templateName") == "Mine" and text_of(view, "#templateOrg") == "ORGNAME"
-    assert text_of(view, "#templateTags") == "tlp:green"
-    action, fields = form_fields((await browser.get(f"/templates/edit/{template_id}")).text, "#TemplateForm")
-    assert fields["data[Template][tags]"] == f"[{tag['id']}]"
-    await browser.post(action, data={**fields, "data[Template][description]": "edited", "data[Template][tags]": "[]"})
+    assert meta(view) == {"Id": template_id, "Name": "Mine", "Description": "d", "Tags": "tlp:green",
+                          "Organisation": "ORGNAME", "Shareable": ""}
+    assert [s.text() for s in HTMLParser(view).css("table.meta_table span.tagComplete")] == ["tlp:green"]
+    assert HTMLParser(view).css_first("table.meta_table i.fa-check") is not None
+    edit_page = (await browser.get(f"/templates/edit/{template_id}")).text
+    action, fields = form_of(edit_page, "form#TemplateEditForm")
+    assert fields["data[Template][tags]"] == "[]"  # as MISP: its script fills the list from selectedTags
+    assert f'var selectedTags = ["{tag["id"]}"]' in edit_page
+    assert (fields["data[Template][description]"], fields["data[Template][share]"]) == ("d", "1")
+    del fields["data[Template][share]"]  # unchecked: only the hidden "0" is posted
+    await browser.post(action, data={**fields, "data[Template][share]": "0",
+                                     "data[Template][description]": "edited"})
     view = (await browser.get(view_path)).text
-    assert text_of(view, "#templateDescription") == "edited" and text_of(view, "#templateTags") == ""
-    page = HTMLParser((await browser.get("/templates/index")).text)
-    delete_form = page.css_first(f'form[action="/templates/delete/{template_id}"]')
-    assert delete_form is not None
-    action, fields = form_fields(delete_form.html or "")
+    assert (meta(view)["Description"], meta(view)["Tags"]) == ("edited", "")  # the posted "[]" removed the tag
+    assert HTMLParser(view).css_first("table.meta_table i.fa-times") is not None
+    modal = (await browser.get(f"/templates/delete/{template_id}")).text
+    assert not modal.startswith("<!DOCTYPE")  # the ajax layout: a fragment for the modal
+    action, fields = form_of(modal, f'form[action="/templates/delete/{template_id}"]')
     assert (await browser.post(action, data=fields)).headers["location"] == f"{BASE}/templates/index"
     assert (await browser.get(view_path)).status_code == 404
 
 
-async def test_empty_name_re_renders_the_form(browser: httpx.AsyncClient) -> None:
-    response = await create(browser, "  ")
-    assert response.status_code == 200
-    assert text_of(response.text, ".error-message") == "This field cannot be left empty."
+async def test_an_empty_name_is_saved_as_misp_does(browser: httpx.AsyncClient) -> None:
+    """MISP 2.5.1's Template model has no validation rules."""
+    response = await create(browser, "", description="")
+    assert response.status_code == 302
+    assert meta((await browser.get(response.headers["location"].removeprefix(BASE))).text)["Name"] == ""
 
 
 async def test_editing_a_built_in_template_takes_ownership(browser: httpx.AsyncClient) -> None:
-    action, fields = form_fields((await browser.get("/templates/edit/4")).text, "#TemplateForm")
+    action, fields = form_of((await browser.get("/templates/edit/4")).text, "form#TemplateEditForm")
     await browser.post(action, data=fields)
-    assert text_of((await browser.get("/templates/view/4")).text, "#templateOrg") == "ORGNAME"
+    assert meta((await browser.get("/templates/view/4")).text)["Organisation"] == "ORGNAME"
 
 
 async def test_elements_over_ajax(sandbox_app: SandboxApp, sandbox_http: httpx.AsyncClient) -> None:
@@ -160,3 +213,5 @@ async def test_users_without_perm_template_cannot_write(sandbox_app: SandboxApp,
         store.update("users", 1, {"role_id": role["id"]})
     assert (await browser.get("/templates/add")).status_code == 403
     assert len(index_rows((await browser.get("/templates/index")).text)) == len(BUILT_IN)
+    modal = (await browser.get("/templates/delete/4")).text
+    assert "not authorised to edit it" in modal and "<form" not in modal

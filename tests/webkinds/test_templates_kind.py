@@ -4,7 +4,9 @@ the add/edit/delete forms with their tokens, elements over AJAX."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -238,3 +240,72 @@ def test_element_values_with_surrounding_spaces_do_not_drift(ws: Workspace) -> N
         """)
     applied_ok(ws)
     assert summary(ws) == []
+
+
+def drift_description(row: Any, store: Any) -> None:
+    store.update("templates", row["id"], {"description": "changed in MISP"})
+
+
+def drift_share(row: Any, store: Any) -> None:
+    store.update("templates", row["id"], {"share": 0})
+
+
+def drift_tag(row: Any, store: Any) -> None:
+    store.insert("template_tags", {"template_id": row["id"], "tag_id": store.first("tags", name="tlp:amber")["id"]})
+
+
+@pytest.mark.parametrize(("drift", "expected"), [
+    (drift_description, ("description", "changed in MISP", "An incident report")),
+    (drift_share, ("share", False, True)),
+    (drift_tag, ("tags", ["tlp:amber", "tlp:green"], ["tlp:green"])),
+], ids=["description", "share", "tag"])
+def test_drift_of_one_field_read_from_the_view_page_is_exactly_that_field(
+        ws: Workspace, drift: Callable[[Any, Any], None], expected: tuple[str, object, object]) -> None:
+    """Description, share flag and tags are read from the view page as MISP 2.5.1 renders it (meta table,
+    check icon, tag spans): drift in one of them is planned as exactly that field, and repaired."""
+    ws.write("tags.yaml", TAGS)
+    ws.write("templates.yaml", TEMPLATES)
+    applied_ok(ws)
+    store = create_app(sandbox_db_url(ws.state_dir, "sandbox")).state.store
+    with store.transaction():
+        row = store.first("templates", name="Incident")
+        assert row is not None
+        drift(row, store)
+    changes = [c for c in ws.plan().plan.actionable if c.kind == "templates"]
+    assert [(c.key, [(f.path, f.before, f.after) for f in c.fields]) for c in changes] == [("Incident", [expected])]
+    applied_ok(ws)
+    assert summary(ws) == []
+    after = stored(ws)["Incident"]
+    assert (after["description"], after["share"], after["tags"]) == ("An incident report", 1, ["tlp:green"])
+
+
+def test_an_edit_keeps_the_tags_the_manifest_does_not_state(ws: Workspace) -> None:
+    """MISP's edit form always posts an empty tag list unless its script fills it: the adapter sends the
+    live tags, so changing the description of a template whose tags are not declared keeps them."""
+    ws.write("tags.yaml", TAGS)
+    ws.write("templates.yaml", "templates:\n  - {name: Loose, description: first}\n")
+    applied_ok(ws)
+    store = create_app(sandbox_db_url(ws.state_dir, "sandbox")).state.store
+    with store.transaction():
+        row = store.first("templates", name="Loose")
+        amber = store.first("tags", name="tlp:amber")
+        assert row is not None and amber is not None
+        store.insert("template_tags", {"template_id": row["id"], "tag_id": amber["id"]})
+    ws.write("templates.yaml", "templates:\n  - {name: Loose, description: second}\n")
+    applied_ok(ws)
+    assert summary(ws) == []
+    assert (stored(ws)["Loose"]["description"], stored(ws)["Loose"]["tags"]) == ("second", ["tlp:amber"])
+
+
+def test_templates_past_the_first_index_page_are_read(ws: Workspace) -> None:
+    """MISP's index shows 50 templates a page, newest first: the adapter follows the pager."""
+    ws.write("tags.yaml", TAGS)
+    ws.write("templates.yaml", TEMPLATES)
+    applied_ok(ws)
+    store = create_app(sandbox_db_url(ws.state_dir, "sandbox")).state.store
+    with store.transaction():
+        store.insert_many("templates", [{"name": f"by hand {n}", "description": "d", "org": "ORGNAME", "share": 0}
+                                        for n in range(55)])
+    assert summary(ws) == []  # Incident and Short are now on page 2, still found
+    ws.write("templates.yaml", TEMPLATES.replace("Short one", "Shorter"))
+    assert summary(ws) == [("update", "templates", "Short")]

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 NOT_VISIBLE = "No template with the provided ID exists, or you are not authorised to see it."
 AJAX_ONLY = "This action is for ajax requests only."
 EMPTY = "This field cannot be left empty."
-FIELDS = ("data[Template][name]", "data[Template][description]", "data[Template][share]", "data[Template][tags]")
+FIELDS = ("data[Template][name]", "data[Template][description]", "data[Template][share]", "data[Template][tags]",
+          "data[Template][tagsPusher]")
 ELEMENT_TABLES = {"text": ("template_element_texts", "TemplateElementText", ("name", "text")),
                   "attribute": ("template_element_attributes", "TemplateElementAttribute",
                                 ("name", "description", "category", "type", "complex", "to_ids", "mandatory",
@@ -106,27 +107,75 @@ def _set_tags(ctx: Ctx, template_id: int, tags: list[int]) -> None:
 
 
 # -- templates -----------------------------------------------------------------------------------------
-def _row_html(ctx: Ctx, row: Row) -> str:
-    rid = int(row["id"])
-    head, tail = token_inputs(ctx, f"/templates/delete/{rid}", ())
-    return (f'<tr><td class="short">{rid}</td><td class="short">{"Yes" if row["share"] else "No"}</td>'
-            f'<td>{html.escape(row["org"] or "")}</td><td>{html.escape(row["name"] or "")}</td>'
-            f'<td>{html.escape(row["description"] or "")}</td><td class="short action-links">'
-            f'<a href="/templates/view/{rid}" class="fa fa-eye" title="View"></a>'
-            f'<a href="/templates/edit/{rid}" class="fa fa-edit" title="Edit"></a>'
-            f'<form action="/templates/delete/{rid}" id="post_{rid}" style="display:none;" method="post">'
-            f'{head}{tail}</form><a href="#" class="fa fa-trash" title="Delete"></a></td></tr>')
+PAGE_SIZE = 50  # TemplatesController::$paginate: 50 a page, newest first
+
+
+def _cell(path: str, css: str, value: str) -> str:
+    """One cell of MISP's generic index table (genericElements/IndexTable/row.ctp): named by `data-path`."""
+    return f'<td class="{css}" data-path="{path}">{value}</td>'
+
+
+def _row_html(k: int, row: Row) -> str:
+    rid, org = int(row["id"]), html.escape(row["org"] or "")
+    share = "fa-check" if row["share"] else "fa-times"
+    return (f'<tr data-row-id="{k}">' + _cell("Template.id", "short", str(rid))
+            # the org column: OrgImgHelper without a logo, a link named by the org's name (all MISP knows here)
+            + _cell("Organisation", "short", f'<a href="/organisations/view/{org}"><span class="welcome">{org}'
+                                             '</span></a>')
+            + _cell("Template.share", "short", f'<i class="fa {share} black" role="img" '
+                                               f'aria-label="{"Yes" if row["share"] else "No"}"></i>')
+            # Quirk (MISP 2.5.1 Templates/index.ctp): the column headed "Name" shows the org, never the name.
+            + _cell("Template.org", "short", org)
+            + _cell("Template.description", "bitwider", html.escape(row["description"] or ""))
+            + '<td class="short action-links">'
+            f'<a href="/templates/view/{rid}" title="" aria-label=""><i class="black fas fa-eye"></i></a> '
+            f'<a href="/templates/edit/{rid}" title="Edit" aria-label="Edit"><i class="black fas fa-edit"></i></a> '
+            f'<a href="#" title="" aria-label="" onclick="event.preventDefault();openGenericModal(\'/templates/'
+            f'delete/{rid}\');"><i class="black fas fa-trash"></i></a> </td></tr>')
+
+
+def _pagination(number: int, pages: int) -> str:
+    """CakePHP's pager as genericElements/IndexTable/pagination_links.ctp asks for it."""
+    def link(page: int, text: str, rel: str = "") -> str:
+        rel_attr = f' rel="{rel}"' if rel else ""
+        return f'<li><a href="/templates/index/page:{page}"{rel_attr}>{text}</a></li>'
+
+    def off(css: str, text: str) -> str:
+        return f'<li class="pagination_link {css} disabled"><span>{text}</span></li>'
+
+    first = link(1, "&laquo; first") if number > 1 else off("first", "&laquo; first")
+    prev = link(number - 1, "&laquo; previous", "prev") if number > 1 else off("prev", "&laquo; previous")
+    numbers = "".join(f'<li class="active"><span>{n}</span></li>' if n == number else link(n, str(n))
+                      for n in range(1, pages + 1)) if pages > 1 else ""
+    nxt = link(number + 1, "next &raquo;", "next") if number < pages else off("next", "next &raquo;")
+    last = link(pages, "last &raquo;") if number < pages else off("last", "last &raquo;")
+    return f'<div class="pagination"><ul>{first}{prev}{numbers}{nxt}{last}</ul></div>'
 
 
 @route("/templates/index", access="web_or_user")
 def index(ctx: Ctx) -> Response:
     if not _is_web(ctx):
         raise _no_view(ctx)
-    rows = [r for r in ctx.store.all("templates") if _visible(ctx, r)]
-    table = ('<table class="table table-striped table-hover table-condensed"><tr><th>Id</th><th>Shareable</th>'
-             '<th>Owner</th><th>Name</th><th>Description</th><th class="actions">Actions</th></tr>'
-             + "".join(_row_html(ctx, r) for r in rows) + "</table>")
-    return page(ctx, "Templates", f'<div class="templates index"><h2>Templates</h2>{table}</div>')
+    rows = sorted((r for r in ctx.store.all("templates") if _visible(ctx, r)), key=lambda r: -int(r["id"]))
+    pages = max((len(rows) + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    text = ctx.named.get("page", "1")
+    number = int(text) if text.isdigit() and int(text) > 0 else 1
+    if number > pages:
+        raise MispAbort(page(ctx, "Not Found", "<h2>Not Found</h2>", status=404))  # CakePHP 2's paginator
+    shown = rows[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]
+    start = (number - 1) * PAGE_SIZE + 1 if shown else 0
+    headers = "".join(f'<th class="pagination_link"><a href="/templates/index/sort:{sort}/direction:asc">{name}'
+                      '</a></th>' for name, sort in (("Id", "Template.id"), ("Org", "Organisation.name"),
+                                                     ("Share", "Template.share"), ("Name", "Template.org"),
+                                                     ("Description", "Template.description")))
+    pager = _pagination(number, pages)
+    table = (f'<div style=""><table class="table table-striped table-hover table-condensed"><thead>{headers}'
+             f'<th class="actions">Actions</th></thead><tbody>'
+             + "".join(_row_html(k, r) for k, r in enumerate(shown)) + "</tbody></table></div>")
+    counter = (f"<p>Page {number} of {pages}, showing {len(shown)} records out of {len(rows)} total, starting on "
+               f"record {start}, ending on {start + len(shown) - 1 if shown else 0}</p>")
+    return page(ctx, "Templates", f'<div id="index_container_5f3a_content" class="index"><h2>Templates</h2>'
+                                  f'{pager}{table}{counter}{pager}</div>')
 
 
 def _elements(ctx: Ctx, template_id: int) -> list[tuple[Row, Row | None]]:
@@ -207,6 +256,12 @@ def _elements_html(ctx: Ctx, template: Row) -> str:
             f'style="list-style:none; margin:0px;">{rows}</ul>{add}</div>')
 
 
+def _meta_row(label: str, value: str) -> str:
+    """One row of MISP's single view (genericElements/SingleViews/single_view.ctp): the value, then a space."""
+    return (f'<tr><td class="meta_table_key " title="">{label}</td>'
+            f'<td class="meta_table_value " title="">{value} </td></tr>')
+
+
 @route("/templates/view", access="web_or_user")
 def view(ctx: Ctx) -> Response:
     row = _template(ctx)
@@ -216,48 +271,60 @@ def view(ctx: Ctx) -> Response:
     if not _is_web(ctx):
         raise _no_view(ctx)
     tags = [ctx.store.get("tags", t["tag_id"]) for t in ctx.store.find("template_tags", template_id=row["id"])]
-    tag_items = "".join(f'<li class="template-tag" data-id="{t["id"]}">{html.escape(t["name"])}</li>'
-                        for t in tags if t)
-    body = (f'<div class="templates view"><h2>{html.escape(row["name"] or "")}</h2><dl>'
-            f'<dt>Id</dt><dd id="templateId">{row["id"]}</dd>'
-            f'<dt>Name</dt><dd id="templateName">{html.escape(row["name"] or "")}</dd>'
-            f'<dt>Description</dt><dd id="templateDescription">{html.escape(row["description"] or "")}</dd>'
-            f'<dt>Owner</dt><dd id="templateOrg">{html.escape(row["org"] or "")}</dd>'
-            f'<dt>Shareable</dt><dd id="templateShare">{"Yes" if row["share"] else "No"}</dd></dl>'
-            f'<ul id="templateTags">{tag_items}</ul>'
-            # as MISP's view page: the elements are not on it, its script loads the element index in here
+    # SingleViews/Fields/tagsField.ctp: a coloured span per tag, or a lone "&nbsp" (sic) without tags
+    tag_spans = "".join(f'<span class="tagComplete" style="background-color:{html.escape(t["colour"] or "")};'
+                        f'color:#ffffff">{html.escape(t["name"])}</span>' for t in tags if t) or "&nbsp"
+    share = '<i class="fas fa-check"></i>' if row["share"] else '<i class="fas fa-times"></i>'  # booleanField.ctp
+    rows = (_meta_row("Id", str(row["id"])) + _meta_row("Name", html.escape(row["name"] or ""))
+            + _meta_row("Description", html.escape(row["description"] or ""))
+            + _meta_row("Tags", tag_spans) + _meta_row("Organisation", html.escape(row["org"] or ""))
+            + _meta_row("Shareable", share))
+    body = ('<div class="view"><div class="row-fluid"><div class="span8"><div><h2 class="overflow">Template</h2>'
+            f'<table class="meta_table table table-striped table-condensed">{rows}</table></div></div>'
+            '<div class="span4"></div></div><div id="accordion"></div><br></div>'
+            # templateElements/templateElements.ctp: the elements are not on the page, a script loads them
             f'<div id="templateElements" class="view"><script type="text/javascript">$(document).ready('
-            f'function() {{ updateIndex({row["id"]}, \'template\'); }});</script></div></div>')
+            f'function() {{ updateIndex({row["id"]}, \'template\'); }});</script></div>')
     return page(ctx, "Template", body)
 
 
-def _form(ctx: Ctx, action: str, values: dict[str, str], errors: dict[str, str]) -> Response:
+def _form(ctx: Ctx, action: str, values: dict[str, str], selected: list[int]) -> Response:
+    """MISP's template form (Templates/add.ctp through genericElements/Form/genericForm.ctp). The tag list
+    input always starts as "[]": MISP's script fills it from `selectedTags` in the browser."""
     head, tail = token_inputs(ctx, action, FIELDS)
-
-    def field(name: str, label: str) -> str:
-        key = f"data[Template][{name}]"
-        error = f'<div class="error-message">{html.escape(errors[name])}</div>' if name in errors else ""
-        return (f'<div class="input text"><label>{label}</label><input name="{key}" type="text" '
-                f'value="{html.escape(values.get(key, ""))}" id="Template{name.title()}"/>{error}</div>')
-
-    share = "checked" if values.get(FIELDS[2]) == "1" else ""
-    body = (f'<div class="templates form"><form action="{action}" id="TemplateForm" method="post">{head}'
-            f'{field("name", "Name")}{field("description", "Description")}'
-            f'<input type="hidden" name="{FIELDS[2]}" value="{values.get(FIELDS[2], "0")}" {share}/>'
-            f'<input type="hidden" name="{FIELDS[3]}" value="{html.escape(values.get(FIELDS[3], "[]"))}"/>'
-            f'<button type="submit" class="btn btn-primary">Submit</button>{tail}</form></div>')
+    form_id = "TemplateEditForm" if action.startswith("/templates/edit") else "TemplateAddForm"
+    share = ' checked="checked"' if values.get(FIELDS[2]) == "1" else ""
+    known = "".join(f'<option value="{t["id"]}">{html.escape(t["name"])}</option>' for t in ctx.store.all("tags"))
+    selected_js = ", ".join(f'"{t}"' for t in selected)
+    body = (f'<div class="form"><form action="{action}" class="genericForm" id="{form_id}" method="post" '
+            f'accept-charset="utf-8">{head}<fieldset><legend>{"Edit" if form_id == "TemplateEditForm" else "Create"}'
+            ' Template</legend><div class="clear"></div>'
+            f'<div class="input text"><label for="TemplateName">Name</label><input name="{FIELDS[0]}" '
+            f'type="text" value="{html.escape(values.get(FIELDS[0], ""))}" id="TemplateName"/></div>'
+            '<div class="clear"></div><div id="tagList"><label>Tags</label><table><tr><td id="addTagFieldTD">'
+            f'<div class="clear"><input name="{FIELDS[3]}" id="hiddenTags" style="display:none;" type="text" '
+            'value="[]"/></div>'
+            f'<div class="clear"><select name="{FIELDS[4]}" id="addTagField" style="display:none;">'
+            f'<option value="">Add a tag</option>{known}</select></div></td></tr></table></div>'
+            f'<script type="text/javascript">var selectedTags = [{selected_js}];</script><div class="clear"></div>'
+            f'<div class="input clear"><label for="TemplateDescription">Template Description</label>'
+            f'<textarea name="{FIELDS[1]}" class="span6" placeholder="A description of the template" '
+            f'id="TemplateDescription">{html.escape(values.get(FIELDS[1], ""))}</textarea></div>'
+            f'<div class="clear"></div><div class="input checkbox"><input type="hidden" name="{FIELDS[2]}" '
+            f'id="TemplateShare_" value="0"/><input type="checkbox" name="{FIELDS[2]}" value="1" '
+            f'id="TemplateShare"{share}/><label for="TemplateShare">Share this template with others</label></div>'
+            '<div class="clear"></div><div class="clear"></div></fieldset>'
+            f'<button onClick="$(\'#{form_id}\').submit();" class="btn btn-primary">Submit</button>{tail}</form></div>')
     return page(ctx, "Template", body)
 
 
 def _save(ctx: Ctx, action: str, row: Row | None) -> Response:
-    """The POSTed form: validate (name and description must not be empty), save, set the tag links."""
+    """The POSTed form: save as posted and set the tag links. MISP 2.5.1's Template model has no validation
+    rules, so an empty name or description is saved too (a failed save would be a 500)."""
     form = posted_form(ctx, action)
-    values: dict[str, Any] = {"name": form.get(FIELDS[0], "").strip(), "description": form.get(FIELDS[1], "").strip(),
+    values: dict[str, Any] = {"name": form.get(FIELDS[0], ""), "description": form.get(FIELDS[1], ""),
               # Quirk (reference identity §9): org becomes the writer's org name, on edit too.
               "share": 1 if form.get(FIELDS[2]) in ("1", "on", "true") else 0, "org": _org_name(ctx)}
-    errors = {k: EMPTY for k in ("name", "description") if not values[k]}
-    if errors:
-        return _form(ctx, action, form, errors)
     if row is None:
         saved = ctx.store.insert("templates", values)
         ctx.log("Template", saved["id"], "add", values["name"],
@@ -277,7 +344,7 @@ def add(ctx: Ctx) -> Response:
     if not _may_write(ctx, None):
         raise _forbidden(ctx)
     if ctx.method != "POST":
-        return _form(ctx, "/templates/add", {}, {})
+        return _form(ctx, "/templates/add", {}, [])
     return _save(ctx, "/templates/add", None)
 
 
@@ -297,10 +364,35 @@ def edit(ctx: Ctx) -> Response:
     action = f"/templates/edit/{row['id']}"
     if ctx.method == "GET":
         values = {FIELDS[0]: row["name"] or "", FIELDS[1]: row["description"] or "",
-                  FIELDS[2]: "1" if row["share"] else "0",
-                  FIELDS[3]: json.dumps([t["tag_id"] for t in ctx.store.find("template_tags", template_id=row["id"])])}
-        return _form(ctx, action, values, {})
+                  FIELDS[2]: "1" if row["share"] else "0"}
+        return _form(ctx, action, values, [t["tag_id"] for t in ctx.store.find("template_tags",
+                                                                               template_id=row["id"])])
     return _save(ctx, action, row)
+
+
+NO_EDIT = "No template with the provided ID exists, or you are not authorised to edit it."
+
+
+def _delete_modal(ctx: Ctx, template_id: int, error: str | None) -> Response:
+    """The CRUD component's confirmation (genericTemplates/delete.ctp, ajax layout: a fragment) that the
+    index's trash icon opens: a hidden form posting back here, or the validation error and no form."""
+    action = f"/templates/delete/{template_id}"
+    if error is not None:
+        body = (f'<div class="modal-body modal-body-long"><p>{html.escape(error)}</p></div><div class="modal-footer">'
+                '<button type="button" class="btn btn-secondary cancel-button" data-dismiss="modal">Cancel</button></div>')
+    else:
+        head, tail = token_inputs(ctx, action, ())
+        body = (f'<div class="modal-body modal-body-long"><p>Are you sure you want to delete Template #{template_id}?'
+                f'</p></div><div class="modal-footer"><form action="{action}" name="post_{template_id}d" '
+                f'id="post_{template_id}d" style="display:none;" method="post">{head}{tail}</form><a href="#" '
+                f'class="btn btn-primary" onclick="document.post_{template_id}d.submit(); event.returnValue = false; '
+                'return false;">Delete</a><button type="button" class="btn btn-secondary cancel-button" '
+                'data-dismiss="modal">Cancel</button></div>')
+    return page(ctx, "Template", '<div id="genericModal" class="modal hide fade" tabindex="-1" role="dialog" '
+                                 'aria-labelledby="genericModalLabel" aria-hidden="true"><div class="modal-header">'
+                                 '<button type="button" class="close" data-dismiss="modal" aria-hidden="true">'
+                                 '<span aria-hidden="true">&times;</span></button><h3 id="genericModalLabel">'
+                                 f'Delete Template</h3></div>{body}</div>', layout=False)
 
 
 @route("/templates/delete", methods=("GET", "POST", "DELETE"), access="web_or_user", wrong_method=None)
@@ -310,10 +402,10 @@ def delete(ctx: Ctx) -> Response:
     row = _template(ctx)
     if row is None:
         raise misp_error(404, "Invalid Template.", ctx.url)  # templates--api-surface #8
-    if not _is_web(ctx) or ctx.method == "GET":
+    if not _is_web(ctx):
         raise _no_view(ctx)
-    if not _may_write(ctx, row):
-        raise _forbidden(ctx)
+    if ctx.method == "GET" or not _may_write(ctx, row):
+        return _delete_modal(ctx, int(row["id"]), None if _may_write(ctx, row) else NO_EDIT)
     posted_form(ctx, f"/templates/delete/{row['id']}")
     for element, _sub in _elements(ctx, int(row["id"])):
         _delete_element(ctx, element)
