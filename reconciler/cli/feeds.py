@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from reconciler.cli.exits import EXIT_ERROR, EXIT_OK
+from reconciler.cli.options import ENV, PATHS, STATE_DIR
 from reconciler.cli.output import console, err_console
 from reconciler.cli.plan import load_or_exit, run_engine
 
@@ -43,9 +44,9 @@ def catalogue(fmt: str) -> None:
 
 @feeds.command()
 @click.argument("name")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--env", default=None)
-@click.option("--state-dir", type=click.Path(path_type=Path), default=Path("state"), show_default=True)
+@PATHS
+@ENV
+@STATE_DIR
 def preview(name: str, paths: tuple[Path, ...], env: str | None, state_dir: Path) -> None:
     """Show MISP's preview of the configured feed NAME (by name or URL). Reads only."""
     from reconciler.engine import run

@@ -9,27 +9,17 @@ from typing import Any
 import click
 
 from reconciler.cli.exits import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from reconciler.cli.options import ALLOW_DELETES, INSECURE_HTTP, INSECURE_SECRET_FILES, PARALLELISM, options
 from reconciler.cli.output import console, err_console, print_diagnostics
 from reconciler.cli.plan import make_options, run_engine, show_plan
 from reconciler.engine.run import Options, Planned
 from reconciler.model.secrets import REDACTOR
 
-
-def fleet_options(func: Any) -> Any:
-    for option in reversed([
-        click.argument("fleet_file", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
-        click.option("--state-dir", type=click.Path(path_type=Path), default=Path("state"), show_default=True,
-                     help="Local state; each instance gets STATE_DIR/NAME (its sandbox database too)."),
-        click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
-                     help="Concurrent requests to each MISP."),
-        click.option("--allow-deletes", type=int, default=None,
-                     help="Accept plans with up to N deletes above policy.max_deletes."),
-        click.option("--insecure-http", is_flag=True, help="Allow http:// to a non-loopback MISP."),
-        click.option("--allow-insecure-secret-files", is_flag=True,
-                     help="Accept secret files readable by group or others."),
-    ]):
-        func = option(func)
-    return func
+FLEET_FILE = click.argument("fleet_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+FLEET_STATE_DIR = click.option("--state-dir", type=click.Path(path_type=Path), default=Path("state"),
+                               show_default=True,
+                               help="Local state; each instance gets STATE_DIR/NAME (its sandbox database too).")
+fleet_options = options(FLEET_FILE, FLEET_STATE_DIR, PARALLELISM, ALLOW_DELETES, INSECURE_HTTP, INSECURE_SECRET_FILES)
 
 
 def options_from(kw: dict[str, Any]) -> Options:
@@ -57,7 +47,7 @@ def fleet() -> None:
 
 
 @fleet.command("validate")
-@click.argument("fleet_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@FLEET_FILE
 def validate_cmd(fleet_file: Path) -> None:
     """Check the fleet file, every instance's manifests and the links' topology, offline."""
     from reconciler.fleet.engine import validate_fleet

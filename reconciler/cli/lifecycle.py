@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from reconciler.cli.exits import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from reconciler.cli.options import PATHS, engine_options
 from reconciler.cli.output import console, err_console
 from reconciler.cli.plan import (
-    engine_options,
     load_or_exit,
     make_options,
     report_apply,
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from reconciler.engine.run import Planned
     from reconciler.manifest.desired import Desired
 
-PATHS = click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 
 
 def source(paths: tuple[Path, ...], into: Path | None, env: str | None) -> Desired:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from reconciler.cli.exits import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from reconciler.cli.options import PATHS, target_options
 from reconciler.cli.output import console, err_console
 from reconciler.cli.plan import load_or_exit, run_engine
 from reconciler.engine.run import Options, client_for, instance_name
@@ -23,23 +24,6 @@ if TYPE_CHECKING:
     from reconciler.manifest.desired import Desired
 
 T = TypeVar("T")
-PATHS = click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-
-
-def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Where the instance and our state are: the subset of plan's options a read-only command needs."""
-    for option in reversed([
-        click.option("--env", "env", default=None, help="Merge overlays/ENV/ on top of the manifests."),
-        click.option("--state-dir", type=click.Path(path_type=Path), default=Path("state"), show_default=True,
-                     help="Where local state lives (SQLite)."),
-        click.option("--insecure-http", is_flag=True, help="Allow http:// to a non-loopback MISP."),
-        click.option("--allow-insecure-secret-files", is_flag=True,
-                     help="Accept secret files readable by group or others."),
-    ]):
-        func = option(func)
-    return func
-
-
 def options_from(kw: dict[str, Any]) -> Options:
     return Options(state_dir=kw["state_dir"], insecure_http=kw["insecure_http"],
                    allow_insecure_secret_files=kw["allow_insecure_secret_files"])

@@ -12,6 +12,7 @@ import click
 
 from reconciler.backend.errors import MispError, Refused, Unreachable
 from reconciler.cli.exits import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_UNREACHABLE
+from reconciler.cli.options import PATHS, engine_options
 from reconciler.cli.output import console, err_console, print_diagnostics
 from reconciler.engine.run import Applied, Options, Planned, Refusal
 from reconciler.model.secrets import REDACTOR
@@ -20,26 +21,6 @@ from reconciler.state import StateError
 if TYPE_CHECKING:
     from reconciler.manifest.desired import Desired
     from reconciler.plans.planfile import SavedPlan
-
-
-def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by every command that talks to MISP."""
-    for option in reversed([
-        click.option("--env", "env", default=None, help="Merge overlays/ENV/ on top of the manifests."),
-        click.option("--kind", "kinds", multiple=True, help="Only these kinds (and what they reference)."),
-        click.option("--state-dir", type=click.Path(path_type=Path), default=Path("state"), show_default=True,
-                     help="Where local state lives (SQLite) when --state-url is not given."),
-        click.option("--state-url", default=None, help="SQLAlchemy URL of the state database."),
-        click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
-                     help="Concurrent requests to MISP."),
-        click.option("--allow-deletes", type=int, default=None,
-                     help="Accept a plan with up to N deletes above policy.max_deletes."),
-        click.option("--insecure-http", is_flag=True, help="Allow http:// to a non-loopback MISP."),
-        click.option("--allow-insecure-secret-files", is_flag=True,
-                     help="Accept secret files readable by group or others."),
-    ]):
-        func = option(func)
-    return func
 
 
 def make_options(kw: dict[str, Any]) -> Options:
@@ -88,7 +69,7 @@ def show_plan(planned: Planned, fmt: str) -> None:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@PATHS
 @engine_options
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
               show_default=True)
@@ -166,7 +147,7 @@ def confirm_interactively(auto_approve: bool) -> Callable[[Planned], bool]:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@PATHS
 @engine_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (pipelines).")
 @click.option("--maintenance", is_flag=True, help="Set MISP.live false while applying; restored afterwards.")

@@ -13,11 +13,12 @@ from pathlib import Path
 import click
 
 from reconciler.cli.exits import EXIT_ERROR, EXIT_OK
+from reconciler.cli.options import PATHS
 from reconciler.cli.output import err_console, print_diagnostics
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@PATHS
 @click.option("--key", "keyid", required=True, help="The signing key (fingerprint, key id or e-mail).")
 @click.option("--gpg-home", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="GnuPG home holding the secret key (default: $GNUPGHOME or ~/.gnupg).")

@@ -9,12 +9,13 @@ from pathlib import Path
 import click
 
 from reconciler.cli.exits import EXIT_ERROR, EXIT_OK
+from reconciler.cli.options import ENV, PATHS
 from reconciler.cli.output import err_console, print_diagnostics
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--env", default=None, help="Merge overlays/ENV/ on top of the manifests.")
+@PATHS
+@ENV
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def validate(paths: tuple[Path, ...], env: str | None, fmt: str) -> None:
     """Check manifests: types, references between declared objects, settings, secrets. Exit 1 on errors."""

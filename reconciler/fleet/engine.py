@@ -231,15 +231,7 @@ def check_rule_tags(fr: FleetRun, diags: Diagnostics) -> None:
     for index, link in enumerate(fr.loaded.fleet.links):
         declared = {t.casefold() for name in (link.from_, link.to)
                     for t in fr.desired[name].entries.get("tags", {})}
-        for field_name in ("pull_rules", "push_rules"):
-            rules = getattr(link, field_name)
-            if rules is None or rules.tags is None:
-                continue
-            for tag in sorted({*rules.tags.OR, *rules.tags.NOT}):
-                if tag.casefold() not in declared:
-                    diags.warning("fleet-rule-unknown-tag", f"{field_name} names tag {tag!r}, declared on neither "
-                                  f"{link.from_} nor {link.to}", subject=fr.loaded.where("links", index, field_name),
-                                  path=f"fleet.links[{index}].{field_name}.tags")
+        warn_unknown_rule_names(fr, link, index, "tags", declared, diags)
         check_rule_orgs(fr, link, index, diags)
 
 
@@ -254,16 +246,25 @@ def check_rule_orgs(fr: FleetRun, link: Link, index: int, diags: Diagnostics) ->
         host = fr.host_orgs.get(name)
         if host is not None:
             known |= {host.name.casefold(), host.uuid.casefold()}
+    warn_unknown_rule_names(fr, link, index, "orgs", known, diags)
+
+
+RULE_NOUNS = {"tags": ("tag", "tag"), "orgs": ("org", "organisation")}  # rule filter → (code word, noun)
+
+
+def warn_unknown_rule_names(fr: FleetRun, link: Link, index: int, what: str, known: set[str],
+                            diags: Diagnostics) -> None:
+    code, noun = RULE_NOUNS[what]
     for field_name in ("pull_rules", "push_rules"):
         rules = getattr(link, field_name)
-        if rules is None or rules.orgs is None:
+        names = getattr(rules, what) if rules is not None else None
+        if names is None:
             continue
-        for org in sorted({*rules.orgs.OR, *rules.orgs.NOT}):
-            if org.casefold() not in known:
-                diags.warning("fleet-rule-unknown-org", f"{field_name} names organisation {org!r}, declared on "
-                              f"neither {link.from_} nor {link.to}",
-                              subject=fr.loaded.where("links", index, field_name),
-                              path=f"fleet.links[{index}].{field_name}.orgs")
+        for name in sorted({*names.OR, *names.NOT}):
+            if name.casefold() not in known:
+                diags.warning(f"fleet-rule-unknown-{code}", f"{field_name} names {noun} {name!r}, declared on "
+                              f"neither {link.from_} nor {link.to}", subject=fr.loaded.where("links", index, field_name),
+                              path=f"fleet.links[{index}].{field_name}.{what}")
 
 
 def derive(fr: FleetRun, diags: Diagnostics) -> None:

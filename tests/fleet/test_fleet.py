@@ -170,6 +170,7 @@ def test_a_push_rule_tag_declared_nowhere_is_refused(fleet_dir: Path, tmp_path: 
     code, out = fleet_cmd("plan", fleet_dir, tmp_path)
     assert code == 1, out
     assert "names tag 'member-b:intrenal'" in out and "neither declared under `tags:`" in out
+    assert "push_rules names tag 'member-b:intrenal', declared on neither member-b nor hub" in out  # the fleet's own
 
 
 def test_a_remote_below_the_local_requirement_warns(fleet_dir: Path, tmp_path: Path) -> None:
@@ -234,4 +235,5 @@ def test_rule_orgs_known_on_neither_end_are_refused(fleet_dir: Path, tmp_path: P
     code, out = fleet_cmd("plan", fleet_dir, tmp_path)
     assert code == 1, out  # the linked remote's org may be named; an org known nowhere is refused
     assert "names organisation 'Nobody Inc'" in out
+    assert "push_rules names organisation 'Nobody Inc', declared on neither member-b nor hub" in out
     assert "names organisation 'hub host org'" not in out

@@ -4,6 +4,7 @@ through addOrg/removeOrg, server 0 meaning this instance."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -327,19 +328,30 @@ def delete(ctx: Ctx) -> Response:
                       "url": f"/sharing_groups/delete/{ctx.args[0]}", "id": str(sg["id"])})
 
 
-def member_target(ctx: Ctx) -> tuple[Row, Row, dict[str, Any]]:
+def member_request(ctx: Ctx, body_keys: tuple[str, ...], find: Callable[[str], Row | None],
+                   invalid: str) -> tuple[Row, Row, dict[str, Any]]:
+    """The group and the member (organisation or server) an addOrg/removeOrg/addServer/removeServer call names,
+    in the URL (/sg/member[/flag]) or in the body (the first of `body_keys` given)."""
     body = ctx.json() if ctx.body_bytes.strip() else {}
     body = body if isinstance(body, dict) else {}
     sg_ident = ctx.args[0] if ctx.args else str(body.get("sg_id") or body.get("sg_uuid") or body.get("id") or "")
     sg = find_sg(ctx, sg_ident) if sg_ident else None
     if sg is None or not may_extend(ctx, sg):
         raise misp_error(405, "Invalid sharing group or no editing rights.", ctx.url)
-    org_ident = ctx.args[1] if len(ctx.args) > 1 else str(body.get("org_id") or body.get("org_uuid")
-                                                          or body.get("org_name") or "")
-    org = find_org(ctx.store, org_ident) if org_ident else None
-    if org is None:
-        raise misp_error(405, "Invalid organisation.", ctx.url)
-    return sg, org, body
+    ident = ctx.args[1] if len(ctx.args) > 1 else str(next((body[k] for k in body_keys if body.get(k)), ""))
+    member = find(ident) if ident else None
+    if member is None:
+        raise misp_error(405, invalid, ctx.url)
+    return sg, member, body
+
+
+def member_target(ctx: Ctx) -> tuple[Row, Row, dict[str, Any]]:
+    return member_request(ctx, ("org_id", "org_uuid", "org_name"), lambda ident: find_org(ctx.store, ident),
+                          "Invalid organisation.")
+
+
+def member_changed(message: str, url: str) -> Response:
+    return misp_json({"saved": True, "success": True, "name": message, "message": message, "url": url})
 
 
 @route("/sharing_groups/addOrg", methods=("POST",), access="user")
@@ -352,8 +364,7 @@ def add_org(ctx: Ctx) -> Response:
     ctx.store.insert("sharing_group_orgs", {"sharing_group_id": sg["id"], "org_id": org["id"],
                                             "extend": int(extend not in (False, 0, "0", "", None, "false"))})
     ctx.log("SharingGroup", sg["id"], "edit", f"SharingGroup ({sg['id']}): {sg['name']} org {org['name']} added")
-    return misp_json({"saved": True, "success": True, "name": "Organisation added to the sharing group.",
-                      "message": "Organisation added to the sharing group.", "url": "/sharing_groups/addOrg"})
+    return member_changed("Organisation added to the sharing group.", "/sharing_groups/addOrg")
 
 
 @route("/sharing_groups/removeOrg", methods=("POST",), access="user")
@@ -363,25 +374,14 @@ def remove_org(ctx: Ctx) -> Response:
         raise validation_error("Could not remove Organisation from SharingGroup", "/sharing_groups/removeOrg",
                                "Organisation is not in the sharing group.")
     ctx.log("SharingGroup", sg["id"], "edit", f"SharingGroup ({sg['id']}): {sg['name']} org {org['name']} removed")
-    return misp_json({"saved": True, "success": True, "name": "Organisation removed from the sharing group.",
-                      "message": "Organisation removed from the sharing group.", "url": "/sharing_groups/removeOrg"})
+    return member_changed("Organisation removed from the sharing group.", "/sharing_groups/removeOrg")
 
 
 def server_target(ctx: Ctx) -> tuple[Row, Row, dict[str, Any]]:
     """The group and a remote server by id, name or url. Server 0 (this instance) cannot be addressed here: only
     the add/edit body manages its row (reference §6.3; sharing_groups--errors step 14)."""
-    body = ctx.json() if ctx.body_bytes.strip() else {}
-    body = body if isinstance(body, dict) else {}
-    sg_ident = ctx.args[0] if ctx.args else str(body.get("sg_id") or body.get("sg_uuid") or body.get("id") or "")
-    sg = find_sg(ctx, sg_ident) if sg_ident else None
-    if sg is None or not may_extend(ctx, sg):
-        raise misp_error(405, "Invalid sharing group or no editing rights.", ctx.url)
-    ident = ctx.args[1] if len(ctx.args) > 1 else str(body.get("server_id") or body.get("server_url")
-                                                       or body.get("server_name") or "")
-    server = find_server(ctx, ident)
-    if server is None:
-        raise misp_error(405, "Invalid Server.", ctx.url)
-    return sg, server, body
+    return member_request(ctx, ("server_id", "server_url", "server_name"), lambda ident: find_server(ctx, ident),
+                          "Invalid Server.")
 
 
 def find_server(ctx: Ctx, ident: str) -> Row | None:
@@ -402,8 +402,7 @@ def add_server(ctx: Ctx) -> Response:
     ctx.store.insert("sharing_group_servers", {"sharing_group_id": sg["id"], "server_id": server["id"],
                                                "all_orgs": int(wanted not in (False, 0, "0", "", None, "false"))})
     ctx.log("SharingGroup", sg["id"], "edit", f"SharingGroup ({sg['id']}): {sg['name']} server {server['name']} added")
-    return misp_json({"saved": True, "success": True, "name": "Server added to the sharing group.",
-                      "message": "Server added to the sharing group.", "url": "/sharing_groups/addServer"})
+    return member_changed("Server added to the sharing group.", "/sharing_groups/addServer")
 
 
 @route("/sharing_groups/removeServer", methods=("POST",), access="user")
@@ -420,8 +419,7 @@ def remove_server(ctx: Ctx) -> Response:
         raise validation_error("Could not remove Server from SharingGroup", "/sharing_groups/removeServer",
                                "Server could not be removed from the sharing group.")
     ctx.log("SharingGroup", sg["id"], "edit", f"SharingGroup ({sg['id']}): {sg['name']} server {server['name']} removed")
-    return misp_json({"saved": True, "success": True, "name": "Server removed from the sharing group.",
-                      "message": "Server removed from the sharing group.", "url": "/sharing_groups/removeServer"})
+    return member_changed("Server removed from the sharing group.", "/sharing_groups/removeServer")
 
 
 def alias_camel_case() -> None:
