@@ -212,6 +212,7 @@ class Sweep:
         self.files = 0
         self.bytes = 0
         self.seconds = 0.0
+        self.output_seconds = 0.0  # spent checking captured output, test by test
 
     def run(self, registry: CanaryRegistry, roots: Iterable[tuple[Path, float | None]]) -> None:
         started = time.perf_counter()
@@ -252,9 +253,11 @@ class Sweep:
         self.files += int(other.get("files", 0))
         self.bytes += int(other.get("bytes", 0))
         self.seconds += float(other.get("seconds", 0.0))
+        self.output_seconds += float(other.get("output_seconds", 0.0))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"leaks": self.leaks, "files": self.files, "bytes": self.bytes, "seconds": self.seconds}
+        return {"leaks": self.leaks, "files": self.files, "bytes": self.bytes, "seconds": self.seconds,
+                "output_seconds": self.output_seconds}
 
 
 SWEEP_KEY = pytest.StashKey[Sweep]()
@@ -278,6 +281,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     """Captured stdout, stderr and log of each phase: a canary there fails the test, shown by name only."""
     report = yield
+    started = time.perf_counter()
     leaked: set[str] = set()
     sections = []
     for title, text in report.sections:  # "Captured stdout call"; a phase's report repeats earlier phases'
@@ -293,6 +297,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         message = f"canary secret(s) {sorted(leaked)} appeared in the captured output of the {report.when} phase"
         report.longrepr = f"{report.longrepr}\n\n{message}" if report.failed else message
         report.outcome = "failed"
+    item.config.stash[SWEEP_KEY].output_seconds += time.perf_counter() - started
     return report
 
 
@@ -334,4 +339,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line("Each is a leak, unless the file holds a secret on purpose: then declare it "
                                     "with the secret_file fixture (tests/canaries.py).")
     terminalreporter.write_line(f"canary sweep: {sweep.files} files, {sweep.bytes / 1e6:.1f} MB in "
-                                f"{sweep.seconds:.2f} s, {len(set(sweep.leaks))} finds")
+                                f"{sweep.seconds:.2f} s, {len(set(sweep.leaks))} finds; captured output checked in "
+                                f"{sweep.output_seconds:.2f} s")
