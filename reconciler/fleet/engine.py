@@ -343,24 +343,26 @@ def check_host_orgs(fr: FleetRun, diags: Diagnostics) -> None:
                         subject=fr.loaded.where("links", index), path=f"fleet.links[{index}]")
 
 
-def validate_fleet(loaded: LoadedFleet, options: Options) -> Diagnostics:
-    """Offline: every instance's manifests and the topology, without talking to any MISP."""
+def load_checked(loaded: LoadedFleet, options: Options) -> tuple[FleetRun, Diagnostics]:
+    """Every instance's manifests loaded and the links' topology checked: all that needs no MISP."""
     fr = FleetRun(loaded, options)
     diags = Diagnostics()
     load_instances(fr, diags)
     if not diags.has_errors():
         check_topology(fr, diags)
+    return fr, diags
+
+
+def validate_fleet(loaded: LoadedFleet, options: Options) -> Diagnostics:
+    """Offline: every instance's manifests and the topology, without talking to any MISP."""
+    fr, diags = load_checked(loaded, options)
     if not diags.has_errors():
         check_rule_tags(fr, diags)
     return diags
 
 
 async def prepare(loaded: LoadedFleet, options: Options) -> tuple[FleetRun, Diagnostics]:
-    fr = FleetRun(loaded, options)
-    diags = Diagnostics()
-    load_instances(fr, diags)
-    if not diags.has_errors():
-        check_topology(fr, diags)
+    fr, diags = load_checked(loaded, options)
     if not diags.has_errors():
         await read_host_orgs(fr)
         check_host_orgs(fr, diags)
