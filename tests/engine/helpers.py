@@ -19,6 +19,21 @@ from reconciler.manifest.desired import Desired
 from reconciler.manifest.load import load
 from reconciler.sandbox import DEFAULT_ADMIN_KEY, create_app
 
+# Identity objects of every kind the engine's first issue covers, with MISP's usual noise to normalise (an
+# e-mail in mixed case, an external org, a disabled user, a tag that is not exportable).
+IDENTITY = """
+organisations:
+  - {name: Alpha CERT, uuid: 11111111-2222-4333-8444-555555555555, local: true, sector: Government}
+  - {name: Beta Bank, local: false, nationality: Belgium}
+roles:
+  - {name: Analyst, permission: publish, perms: [tagger, sighting]}
+users:
+  - {email: Ana@Alpha.example.org, org: Alpha CERT, role: Analyst, nids_sid: 4100001}
+  - {email: bob@beta.example.org, org: Beta Bank, role: User, disabled: true}
+tags:
+  - {name: "alpha:internal", colour: "#112233", exportable: false}
+"""
+
 HEADERS = {"Authorization": DEFAULT_ADMIN_KEY, "Accept": "application/json",
            "Content-Type": "application/json"}
 

@@ -13,24 +13,12 @@ import pytest
 from reconciler.plans.change import UNSET as UNSET_VALUE
 from reconciler.plans.change import Action
 from tests.canaries import CANARIES
-from tests.engine.helpers import Workspace
+from tests.engine.helpers import IDENTITY, Workspace
 
 ROOT = Path(__file__).parents[2]
 # Secrets are canaries (tests/canaries.py): 40 alphanumerics, as MISP wants a sync or API key.
 HUB_KEY = CANARIES.get("hub-key", key=True)
 
-IDENTITY = """
-organisations:
-  - {name: Alpha CERT, uuid: 11111111-2222-4333-8444-555555555555, local: true, sector: Government}
-  - {name: Beta Bank, local: false, nationality: Belgium}
-roles:
-  - {name: Analyst, permission: publish, perms: [tagger, sighting]}
-users:
-  - {email: Ana@Alpha.example.org, org: Alpha CERT, role: Analyst, nids_sid: 4100001}
-  - {email: bob@beta.example.org, org: Beta Bank, role: User, disabled: true}
-tags:
-  - {name: "alpha:internal", colour: "#112233", exportable: false}
-"""
 
 
 def summary(ws: Workspace) -> list[tuple[str, str, str]]:

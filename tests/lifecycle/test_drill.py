@@ -11,27 +11,17 @@ from pathlib import Path
 import pytest
 
 from tests.canaries import CANARIES
-from tests.engine.helpers import Workspace
+from tests.engine.helpers import IDENTITY, Workspace
 from tests.lifecycle.helpers import call, export, files, run_cli
 
 ROOT = Path(__file__).parents[2]
 
-EXTRA = """
-organisations:
-  - {name: Alpha CERT, uuid: 11111111-2222-4333-8444-555555555555, local: true, sector: Government}
-  - {name: Beta Bank, local: false, nationality: Belgium}
-roles:
-  - {name: Analyst, permission: publish, perms: [tagger, sighting]}
-users:
-  - {email: ana@alpha.example.org, org: Alpha CERT, role: Analyst, nids_sid: 4100001}
-  - {email: bob@beta.example.org, org: Beta Bank, role: User, disabled: true}
+EXTRA = IDENTITY + """
 sharing_groups:
   - name: Community
     uuid: 9a1f4c4e-8c55-4b2a-9c1e-2d1f3b0c1a11
     releasability: Members only
     organisations: [{org: Alpha CERT, extend: true}, {org: Beta Bank}]
-tags:
-  - {name: "alpha:internal", colour: "#112233", exportable: false}
 """
 
 
