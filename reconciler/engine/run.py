@@ -173,16 +173,18 @@ def resolve_files(desired: Desired) -> Diagnostics:
 def resolve_pgp_keys(desired: Desired) -> Diagnostics:
     """Users' pgp_key from a file or a keyserver become armored text, and every key is checked (parses, not
     expired or revoked, can encrypt, carries the user's e-mail) before anything is planned."""
-    from reconciler.pgp import PgpError, inspect_key, load_key_text, remember
+    from reconciler.pgp import DEFAULT_KEYSERVER, PgpError, inspect_key, load_key_text, remember
 
     diags = Diagnostics()
+    keyserver = desired.instance.keyserver if desired.instance and desired.instance.keyserver else DEFAULT_KEYSERVER
     for key, located in desired.entries.get("users", {}).items():
         entry: Any = located.entry
         if "pgp_key" not in entry.model_fields_set or entry.pgp_key is None:
             continue
         where = located.field_where.get("pgp_key", located.where)
         try:
-            text = load_key_text(entry.pgp_key, email=entry.email, base_dir=desired.base_dir)
+            text = load_key_text(entry.pgp_key, email=entry.email, base_dir=desired.base_dir,
+                                 keyserver_url=keyserver)
         except PgpError as exc:
             diags.error("pgp-key", str(exc), subject=where, path=f'users["{key}"].pgp_key')
             continue

@@ -38,6 +38,8 @@ class Instance(Strict):
     client_cert: ClientCert | None = None
     requires: str | None = None
     web_login: WebLogin | None = None
+    # Where users' `pgp_key: {keyserver: true}` are fetched by e-mail (HKP/HKPS, or http(s) to one).
+    keyserver: Annotated[str | None, Field(pattern=r"^(hkps?|https?)://[^/\s]+")] = None
 
 
 class SignaturePolicy(Strict):

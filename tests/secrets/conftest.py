@@ -1,4 +1,5 @@
-"""PGP keys for the secrets tests: real keys generated once per session in throwaway GnuPG homes.
+"""PGP keys for the secrets tests: real keys generated once per session in throwaway GnuPG homes; a CA
+with certificates for local TLS servers; a small HKP keyserver on 127.0.0.1.
 
 ed25519/cv25519 keys take milliseconds; an expired key is made by generating it with a faked clock in
 2020 with a one-day lifetime (gpg refuses an expiry date in the past).
@@ -7,11 +8,15 @@ ed25519/cv25519 keys take milliseconds; an expired key is made by generating it 
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -128,3 +133,54 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         key.chmod(0o600)
     return Pki(cwd / "ca.pem", cwd / "other.pem", cwd / "server.pem", cwd / "server.key", cwd / "client.pem",
                cwd / "client.key")
+
+
+# -- a small HKP keyserver on 127.0.0.1 ----------------------------------------------------------------
+def serve_hkp(keys: Keys, tls: ssl.SSLContext | None) -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
+    directory = {"alice@example.org": keys.alice.public}
+    seen: list[dict[str, list[str]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            query = parse_qs(parts.query)
+            seen.append(query)
+            key = directory.get(query.get("search", [""])[0].casefold())
+            if parts.path == "/pks/lookup" and query.get("search") == ["broken@example.org"]:
+                self.send_response(200)
+                body = b"<html>maintenance</html>"
+            elif parts.path != "/pks/lookup" or key is None:
+                self.send_response(404)
+                body = b"No results found"
+            else:
+                self.send_response(200)
+                body = key.encode()
+            self.send_header("Content-Type", "application/pgp-keys")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"{'hkps' if tls else 'http'}://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def hkp(keys: Keys) -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
+    yield from serve_hkp(keys, None)
+
+
+@pytest.fixture
+def hkps(keys: Keys, pki: Pki) -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    yield from serve_hkp(keys, context)

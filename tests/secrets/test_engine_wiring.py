@@ -145,3 +145,24 @@ def test_a_commit_signed_by_an_approver_approves_the_manifests_it_holds(tmp_path
     git(ws.manifests, "commit", "-q", "-m", "unreviewed")
     with pytest.raises(Refusal, match="commit is not signed"):
         ws.plan()
+
+
+def test_a_users_key_is_fetched_from_the_instances_keyserver(tmp_path: Path, keys: Keys,
+                                                             hkp: tuple[str, list[dict[str, list[str]]]]) -> None:
+    from reconciler.render.text import render_plan
+
+    url, seen = hkp
+    ws = Workspace(tmp_path)
+    ws.write("users.yaml", f"""
+        instance: {{keyserver: "{url}"}}
+        organisations: [{{name: Key Org}}]
+        users:
+          - {{email: alice@example.org, org: Key Org, pgp_key: {{keyserver: true}}}}
+          - {{email: nobody@example.org, org: Key Org, pgp_key: {{keyserver: true}}}}
+    """)
+    planned = ws.plan()
+    assert [q["search"] for q in seen] == [["alice@example.org"], ["nobody@example.org"]]
+    errors = [d for d in planned.diagnostics if d.code == "pgp-key"]
+    assert [e.path for e in errors] == ['users["nobody@example.org"].pgp_key']
+    assert "has no key for nobody@example.org" in errors[0].message
+    assert f"(PGP key {keys.alice.fingerprint} (expires " in render_plan(planned.plan)

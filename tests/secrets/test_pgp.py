@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import ssl
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import gnupg
 import httpx
@@ -125,57 +121,6 @@ def test_encrypt_to_an_unusable_key_fails(keys: Keys, which: str, canary: Callab
 def test_encrypt_to_non_key_fails() -> None:
     with pytest.raises(PgpError, match="not a PGP public key"):
         encrypt_to_key("nope", "x" * 10)
-
-
-# -- a small HKP keyserver on 127.0.0.1 ----------------------------------------------------------------
-def serve_hkp(keys: Keys, tls: ssl.SSLContext | None) -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
-    directory = {"alice@example.org": keys.alice.public}
-    seen: list[dict[str, list[str]]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            seen.append(query)
-            key = directory.get(query.get("search", [""])[0].casefold())
-            if parts.path == "/pks/lookup" and query.get("search") == ["broken@example.org"]:
-                self.send_response(200)
-                body = b"<html>maintenance</html>"
-            elif parts.path != "/pks/lookup" or key is None:
-                self.send_response(404)
-                body = b"No results found"
-            else:
-                self.send_response(200)
-                body = key.encode()
-            self.send_header("Content-Type", "application/pgp-keys")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"{'hkps' if tls else 'http'}://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def hkp(keys: Keys) -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
-    yield from serve_hkp(keys, None)
-
-
-@pytest.fixture
-def hkps(keys: Keys, pki: Pki) -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki.server_cert, pki.server_key)
-    yield from serve_hkp(keys, context)
 
 
 def test_keyserver_fetch_by_email(hkp: tuple[str, list[dict[str, list[str]]]], keys: Keys) -> None:
