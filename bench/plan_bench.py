@@ -1,11 +1,13 @@
 """Measure the engine against a large sandbox: prints figures, asserts nothing.
 
     python bench/plan_bench.py [--orgs 1000] [--users 10000] [--tags 2000] [--latency-ms 20] [--creates 1000]
+                               [--repeat 1] [--plan-only]
 
 1. Seeds a sandbox "large" (organisations, users, tags) in bulk, writes manifests declaring all of it, and
    adopts it once (ledger only, no writes to MISP).
-2. No-change plan with injected latency: request count and wall time, next to the raw list requests alone.
-3. Apply of N creates with --parallelism 8 and 1 (same latency).
+2. No-change plan with injected latency: request count and wall time, next to the raw list requests alone
+   (--repeat N times each, alternating; the medians are printed).
+3. Apply of N creates with --parallelism 8 and 1 (same latency); skipped with --plan-only.
 4. Peak RSS of the process.
 """
 
@@ -13,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -133,6 +137,24 @@ def timed_served_apply(root: Path, url: str, creates: int, parallelism: int) -> 
     return timed_apply(path, root / "state", parallelism)
 
 
+def timed_creates(root: Path, state: Path, creates: int, latency_ms: float) -> None:
+    for parallelism in (8, 1):
+        path = root / f"c{parallelism}"
+        path.mkdir()
+        (path / "c.yaml").write_text(yaml.safe_dump({
+            "instance": {"name": f"creates{parallelism}"},
+            "organisations": [{"name": f"New Org {i:05d}"} for i in range(creates)]}))
+        print(f"apply {creates} creates in-process, --parallelism {parallelism}: "
+              f"{timed_apply(path, state, parallelism):.2f} s")
+    process, url = served_sandbox(latency_ms)
+    try:
+        for parallelism in (8, 1):
+            print(f"apply {creates} creates to a sandbox served on {url} ({latency_ms:.0f} ms latency), "
+                  f"--parallelism {parallelism}: {timed_served_apply(root, url, creates, parallelism):.2f} s")
+    finally:
+        process.terminate()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orgs", type=int, default=1000)
@@ -140,6 +162,8 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=2000)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--creates", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=1, help="time the no-change plan this many times")
+    parser.add_argument("--plan-only", action="store_true", help="skip the applies of creates")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -150,26 +174,25 @@ def main() -> None:
         print(f"seed: {args.orgs} orgs, {args.users} users, {args.tags} tags in {time.perf_counter() - started:.2f} s")
         write_manifests(root / "m", args.orgs, args.users, args.tags)
         print(f"adopt (ledger only): {timed_apply(root / 'm', state, 8):.2f} s")
-        raw, raw_requests = asyncio.run(raw_lists(db_url, args.latency_ms))
         with_latency(args.latency_ms)
-        seconds, empty = timed_plan(root / "m", state)
-        print(f"no-change plan with {args.latency_ms:.0f} ms latency: {seconds:.2f} s (empty: {empty}); "
-              f"raw list requests alone ({raw_requests} requests): {raw:.2f} s; ratio {seconds / raw:.2f}x")
-        for parallelism in (8, 1):
-            creates = root / f"c{parallelism}"
-            creates.mkdir()
-            (creates / "c.yaml").write_text(yaml.safe_dump({
-                "instance": {"name": f"creates{parallelism}"},
-                "organisations": [{"name": f"New Org {i:05d}"} for i in range(args.creates)]}))
-            print(f"apply {args.creates} creates in-process, --parallelism {parallelism}: "
-                  f"{timed_apply(creates, state, parallelism):.2f} s")
-        process, url = served_sandbox(args.latency_ms)
-        try:
-            for parallelism in (8, 1):
-                print(f"apply {args.creates} creates to a sandbox served on {url} ({args.latency_ms:.0f} ms latency), "
-                      f"--parallelism {parallelism}: {timed_served_apply(root, url, args.creates, parallelism):.2f} s")
-        finally:
-            process.terminate()
+        raws, plans = [], []
+        for _ in range(args.repeat):  # alternating, so that noise on this shared machine hits both alike
+            # Each measurement starts with the garbage of what ran before it collected (the adopt, the
+            # previous run), not with a full collection due at a moment that depends on the order.
+            gc.collect()
+            raw, raw_requests = asyncio.run(raw_lists(db_url, args.latency_ms))
+            gc.collect()
+            seconds, empty = timed_plan(root / "m", state)
+            raws.append(raw)
+            plans.append(seconds)
+            print(f"no-change plan with {args.latency_ms:.0f} ms latency: {seconds:.2f} s (empty: {empty}); "
+                  f"raw list requests alone ({raw_requests} requests): {raw:.2f} s; ratio {seconds / raw:.2f}x")
+        if args.repeat > 1:
+            plan_s, raw_s = statistics.median(plans), statistics.median(raws)
+            print(f"median of {args.repeat}: no-change plan {plan_s:.2f} s, raw list requests {raw_s:.2f} s; "
+                  f"ratio {plan_s / raw_s:.2f}x")
+        if not args.plan_only:
+            timed_creates(root, state, args.creates, args.latency_ms)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {peak:.0f} MB")
 
