@@ -26,7 +26,7 @@ class Me:
     role_id: str
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class Live:
     objects: dict[str, dict[str, LiveObject]] = field(default_factory=dict)
     _by_id: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -36,6 +36,12 @@ class Live:
     misp_version: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # what adapters need besides objects (e.g. host org)
     resolve_secret: Callable[[SecretRef], str] | None = None  # set by apply only: plans never see values
+
+    def __repr__(self) -> str:
+        # Counts, not objects: a large instance has tens of thousands, and Python 3.11's asyncio.run computes
+        # the repr of the result it returns (restoring its SIGINT handler names the finished task).
+        counts = ", ".join(f"{kind}: {len(objects)}" for kind, objects in self.objects.items())
+        return f"Live({counts})"
 
     # -- Names protocol -----------------------------------------------------------------------------
     def id_of(self, kind: str, key: str) -> str:

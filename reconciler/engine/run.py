@@ -51,11 +51,16 @@ class Options:
     memory_secrets: dict[str, str] | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class Planned:
     plan: Plan
     diagnostics: Diagnostics
     live: Live
+
+    def __repr__(self) -> str:
+        # A summary: asyncio.run computes the repr of the result it returns (Python 3.11), and a large
+        # plan's full repr takes longer than the diff that made it.
+        return f"Planned({len(self.plan.changes)} changes, {len(self.diagnostics)} diagnostics, {self.live!r})"
 
 
 @dataclass(slots=True)
