@@ -35,22 +35,22 @@ def _from_row(row: sa.RowMapping) -> OwnedObject:
 
 
 def load(conn: Connection, instance: str) -> dict[tuple[str, str], OwnedObject]:
+    """Every row of one instance, in one query, read as plain tuples: every plan loads the whole ledger,
+    and named access per row took a third of the time."""
     # Most rows of a kind own the same field set: decode each distinct JSON text once (type_coerce only
     # changes how the value is read back, the SQL is the same).
-    fields_text = sa.type_coerce(ledger.c.fields, sa.Text).label("fields")
-    query = (sa.select(*(c for c in ledger.c if c.name != "fields"), fields_text)
+    query = (sa.select(ledger.c.kind, ledger.c.key, ledger.c.misp_id, ledger.c.uuid,
+                       sa.type_coerce(ledger.c.fields, sa.Text), ledger.c.fingerprint, ledger.c.updated_at)
              .where(ledger.c.instance == instance).order_by(ledger.c.kind, ledger.c.key))
     field_sets: dict[str, frozenset[str]] = {}
     loaded = {}
-    for row in conn.execute(query).mappings():
-        raw = row["fields"]
+    for kind, key, misp_id, uuid, raw, fingerprint, updated_at in conn.execute(query).tuples():
         # PostgreSQL's driver decodes JSON columns itself (a list arrives), SQLite hands back the text.
         text = raw if isinstance(raw, str) else json.dumps(raw)
-        if text not in field_sets:
-            field_sets[text] = frozenset(json.loads(text))
-        loaded[row["kind"], row["key"]] = OwnedObject(
-            kind=row["kind"], key=row["key"], misp_id=row["misp_id"], uuid=row["uuid"],
-            fields=field_sets[text], fingerprint=row["fingerprint"], updated_at=row["updated_at"])
+        fields = field_sets.get(text)
+        if fields is None:
+            fields = field_sets[text] = frozenset(json.loads(text))
+        loaded[kind, key] = OwnedObject(kind, key, misp_id, uuid, fields, fingerprint, updated_at)
     return loaded
 
 
