@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reconciler.backend.client import MispClient
+from reconciler.engine.bulk import gc_paused
 from reconciler.engine.live import Live, Me
 from reconciler.kinds import KINDS, kind_named
 from reconciler.kinds._kind import Kind
@@ -63,10 +64,11 @@ async def read_live(client: MispClient, kinds: Sequence[Kind], desired: Desired 
     results: list[Any] = await asyncio.gather(
         read_identity(client, live),
         *(kind.adapter.fetch(client, declared(kind)) for kind in readable if kind.adapter))
-    for kind, rows in zip(readable, results[1:], strict=True):
-        assert kind.adapter is not None
-        for raw in rows:
-            obj = kind.adapter.parse(raw, live)
-            if obj is not None:
-                live.put(kind.name, obj)
+    with gc_paused():  # every row becomes a live object kept until the plan is done (see bulk.py)
+        for kind, rows in zip(readable, results[1:], strict=True):
+            assert kind.adapter is not None
+            for raw in rows:
+                obj = kind.adapter.parse(raw, live)
+                if obj is not None:
+                    live.put(kind.name, obj)
     return live

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler.backend.client import MispClient
 from reconciler.diags import Diagnostics
 from reconciler.engine.apply import Applier, ApplyResult, Hook, record_request
+from reconciler.engine.bulk import gc_paused
 from reconciler.engine.credentials import check_credentials
 from reconciler.engine.diff import diff
 from reconciler.engine.live import Live
@@ -205,12 +206,15 @@ async def make_plan(desired: Desired, client: MispClient, state: StateStore, opt
     approvals = check_signatures(desired, state, name)
     pgp = resolve_pgp_keys(desired)
     pgp.extend(resolve_files(desired))
-    ledger = state.ledger(name)
-    kinds = served(kinds_in_scope(scope(desired, options, {kind for kind, _ in ledger})), client)
+    kinds = served(kinds_in_scope(scope(desired, options, state.owned_kinds(name))), client)
     live = await read_live(client, kinds, desired)
-    check_lineage(state, name, live)
-    stale = stale_copies(live, kinds)
-    result = diff(desired, live, {**ledger, **stale}, kinds, instance=name, allow_deletes=options.allow_deletes)
+    # The ledger is read once MISP has answered, and with the diff in one burst of allocations that stays
+    # alive until the plan is done: the cyclic collector stays paused for all of it (bulk.py).
+    with gc_paused():
+        ledger = state.ledger(name)
+        check_lineage(state, name, live)
+        stale = stale_copies(live, kinds)
+        result = diff(desired, live, {**ledger, **stale}, kinds, instance=name, allow_deletes=options.allow_deletes)
     result.plan.notes.extend(f"{kind}[{key!r}]: out of the manifest's order; deleted, the rule is re-created in "
                              "its place (MISP applies them by ascending id)" for kind, key in sorted(stale))
     result.diagnostics.extend(pgp)

@@ -54,6 +54,10 @@ def load(conn: Connection, instance: str) -> dict[tuple[str, str], OwnedObject]:
     return loaded
 
 
+def kinds(conn: Connection, instance: str) -> set[str]:
+    return set(conn.execute(sa.select(ledger.c.kind).where(ledger.c.instance == instance).distinct()).scalars())
+
+
 def get(conn: Connection, instance: str, kind: str, key: str) -> OwnedObject | None:
     row = conn.execute(sa.select(ledger).where(ledger.c.instance == instance, ledger.c.kind == kind,
                                                ledger.c.key == scrub(key))).mappings().first()

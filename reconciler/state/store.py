@@ -161,6 +161,11 @@ class StateStore:
         with self._read() as conn:
             return ledger.load(conn, instance)
 
+    def owned_kinds(self, instance: str) -> set[str]:
+        """The kinds the ledger holds objects of, without loading the whole ledger."""
+        with self._read() as conn:
+            return ledger.kinds(conn, instance)
+
     def owned(self, instance: str, kind: str, key: str) -> OwnedObject | None:
         """One ledger row, without loading the whole ledger."""
         with self._read() as conn:

@@ -29,6 +29,17 @@ def test_own_then_read_back_by_kind_and_key(store: StateStore) -> None:
     assert store.ledger("other")[("organisations", "CIRCL")].misp_id == "99"
 
 
+def test_owned_kinds_names_the_kinds_of_one_instance_without_loading_rows(store: StateStore) -> None:
+    store.own("prod", owned("CIRCL"))
+    store.own("prod", OwnedObject(kind="tags", key="tlp:red", misp_id="3", uuid=None, fields=frozenset(),
+                                  fingerprint="{}"))
+    store.own("other", OwnedObject(kind="users", key="a@b.c", misp_id="4", uuid=None, fields=frozenset(),
+                                   fingerprint="{}"))
+
+    assert store.owned_kinds("prod") == {"organisations", "tags"} == {kind for kind, _ in store.ledger("prod")}
+    assert store.owned_kinds("nowhere") == set()
+
+
 def test_own_replaces_the_row_and_disown_forgets_it(store: StateStore) -> None:
     store.own("prod", owned("CIRCL", fingerprint='{"name": "a"}'))
     store.own("prod", owned("CIRCL", misp_id="12", fingerprint='{"name": "b"}'))
