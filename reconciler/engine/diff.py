@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from reconciler.diags import Diagnostics
@@ -24,9 +25,10 @@ if TYPE_CHECKING:
     from reconciler.state import OwnedObject
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Target:
-    """One declared entry of one kind, matched (or not) with a live object."""
+    """One declared entry of one kind, matched (or not) with a live object. (Not frozen: a plan builds one
+    per declared entry, and a frozen dataclass takes three times as long to build.)"""
 
     kind: Kind
     key: str
@@ -62,13 +64,14 @@ def diff(desired: Desired, live: Live, ledger: Mapping[tuple[str, str], OwnedObj
     targets = {kind.name: list(match(kind, desired.entries.get(kind.name, {}), live))
                for kind in kinds if kind.adapter is not None}
     renames = renamed(targets)
-    owned_by_id = {(o.kind, o.misp_id): o for o in ledger.values()}
-    for kind_targets in targets.values():
-        for target in kind_targets:
-            owned = ledger.get((target.kind.name, target.key))
+    by_misp_id = OwnedById(ledger)
+    for kind in kinds:
+        aliases = reference_aliases(kind, renames)
+        for target in targets.get(kind.name, ()):
+            owned = ledger.get((kind.name, target.key))
             if owned is None and target.live is not None:  # renamed: the ledger knows it by its old key
-                owned = owned_by_id.get((target.kind.name, target.live.id))
-            change = compare(target, live, owned, renames)
+                owned = by_misp_id.get(kind.name, target.live.id)
+            change = compare(target, live, owned, aliases)
             if change is not None:
                 result.plan.changes.append(change)
     deletes = list(plan_deletes(desired, live, ledger, kinds))
@@ -78,6 +81,20 @@ def diff(desired: Desired, live: Live, ledger: Mapping[tuple[str, str], OwnedObj
         result.diagnostics.error("self-lockout", problem,
                                  hint="the tool never removes its own access; change this by hand if meant")
     return result
+
+
+class OwnedById:
+    """The ledger by (kind, MISP id), built on first use: only a renamed object needs it, and a plan with
+    no rename should not index thousands of rows for nothing."""
+
+    def __init__(self, ledger: Mapping[tuple[str, str], OwnedObject]) -> None:
+        self._ledger = ledger
+        self._index: dict[tuple[str, str], OwnedObject] | None = None
+
+    def get(self, kind: str, misp_id: str) -> OwnedObject | None:
+        if self._index is None:
+            self._index = {(o.kind, o.misp_id): o for o in self._ledger.values()}
+        return self._index.get((kind, misp_id))
 
 
 def match(kind: Kind, entries: Mapping[str, Located], live: Live) -> Iterator[Target]:
@@ -94,7 +111,14 @@ def match(kind: Kind, entries: Mapping[str, Located], live: Live) -> Iterator[Ta
 def pinned_uuid(entry: Entry) -> object:
     """The uuid an entry pins, if its kind has one (asked of the model first: a missing attribute of a
     pydantic model is slow to look up, and most kinds have none)."""
-    return getattr(entry, "uuid", None) if "uuid" in type(entry).model_fields else None
+    return getattr(entry, "uuid", None) if has_uuid(type(entry)) else None
+
+
+@cache
+def has_uuid(model: type[Entry]) -> bool:
+    """Whether a model has a uuid field; asked once per model, not once per entry (pydantic's
+    model_fields is a computed property)."""
+    return "uuid" in model.model_fields
 
 
 def renamed(targets: Mapping[str, list[Target]]) -> dict[str, dict[str, str]]:
@@ -104,19 +128,22 @@ def renamed(targets: Mapping[str, list[Target]]) -> dict[str, dict[str, str]]:
 
 
 def compare(target: Target, live: Live, owned: OwnedObject | None,
-            renames: Mapping[str, Mapping[str, str]] | None = None) -> Change | None:
+            aliases: Mapping[str, Mapping[str, str]] | None = None) -> Change | None:
+    """`aliases`: the kind's reference_aliases, computed once per kind by the caller."""
     kind, entry = target.kind, target.located.entry
     assert kind.adapter is not None
     want = kind.adapter.desired(entry, live)
-    address = Address(kind.name, target.key)
-    secret = entry.SECRET_FIELDS
     if target.live is None:
+        secret = entry.SECRET_FIELDS
         fields = tuple(FieldChange(name, UNSET, value, secret=name in secret)
                        for name, value in sorted(want.items()))
-        return Change(address, Action.CREATE, fields, reason="declared, not in MISP")
-    changes = tuple(changed_fields(entry, want, target.live, owned, reference_aliases(kind, renames or {})))
+        return Change(Address(kind.name, target.key), Action.CREATE, fields, reason="declared, not in MISP")
+    if owned is not None and unchanged(entry, want, target.live.fields):
+        return None  # the common case: nothing to do, decided without building field changes
+    changes = tuple(changed_fields(entry, want, target.live, owned, aliases))
     if owned is not None and not changes:
-        return None  # the common case: nothing to do, and no fingerprint to compute
+        return None  # equal through a rename alias: nothing to do, and no fingerprint to compute
+    address = Address(kind.name, target.key)
     misp_id, live_fp = target.live.id, fingerprint(target.live.fields)
     if owned is None:
         return Change(address, Action.ADOPT, changes, misp_id=misp_id, live_fingerprint=live_fp,
@@ -130,6 +157,18 @@ def compare(target: Target, live: Live, owned: OwnedObject | None,
 def reference_aliases(kind: Kind, renames: Mapping[str, Mapping[str, str]]) -> dict[str, Mapping[str, str]]:
     """Reference fields whose target is being renamed: `org: Alpha CSIRT` already means live `Alpha CERT`."""
     return {path: renames[ref] for path, ref in kind.refs.items() if "[]" not in path and renames.get(ref)}
+
+
+def unchanged(entry: Entry, want: Mapping[str, Any], live_fields: Mapping[str, Any]) -> bool:
+    """True when every compared field equals its live value, so that changed_fields() would find nothing.
+    False leaves the decision to changed_fields() (a write-only field, a difference, perhaps an alias)."""
+    if not entry.WRITE_ONLY.isdisjoint(want):
+        return False
+    create_only = entry.CREATE_ONLY
+    for name, value in want.items():
+        if name not in create_only and live_fields.get(name, UNSET) != value:
+            return False
+    return True
 
 
 def changed_fields(entry: Entry, want: Mapping[str, Any], live_obj: LiveObject,
@@ -170,9 +209,10 @@ def plan_deletes(desired: Desired, live: Live, ledger: Mapping[tuple[str, str], 
             continue
         declared = desired.entries.get(kind.name, {})
         declared_uuids = {str(pinned_uuid(loc.entry) or "").lower() for loc in declared.values()}
-        for key in sorted(live.live(kind.name)):
-            obj = live.live(kind.name)[key]
-            if key in declared or (obj.uuid and obj.uuid.lower() in declared_uuids):
+        objects = live.live(kind.name)
+        for key in sorted(key for key in objects if key not in declared):  # sort only the undeclared
+            obj = objects[key]
+            if obj.uuid and obj.uuid.lower() in declared_uuids:
                 continue
             reason = deletable(desired.policy, kind.name, key, owned=(kind.name, key) in ledger)
             if reason is not None:
@@ -195,14 +235,18 @@ def check_delete_budget(desired: Desired, deletes: list[Change], allow_deletes: 
 def check_references(desired: Desired, live: Live, kinds: Sequence[Kind], diags: Diagnostics) -> None:
     """A reference must name an object declared in the manifests or existing in MISP."""
     by_name = {kind.name: kind for kind in kinds}
+    found: set[tuple[str, str]] = set()  # (kind, written key) resolved already: entries name the same few
     for kind in kinds:
         for key, located in desired.entries.get(kind.name, {}).items():
             for path, ref_kind_name, ref_key, where_path in located_references(kind, located.entry):
+                if (ref_kind_name, ref_key) in found:
+                    continue
                 ref_kind = by_name.get(ref_kind_name)
                 if ref_kind is None or ref_kind.adapter is None:
                     continue
                 normal = ref_kind.normalise_key(ref_key)
                 if normal in desired.entries.get(ref_kind_name, {}) or normal in live.live(ref_kind_name):
+                    found.add((ref_kind_name, ref_key))
                     continue
                 where = located.field_where.get(where_path) or located.field_where.get(path.split("[]")[0]) \
                     or located.where

@@ -48,7 +48,8 @@ class Live:
         return self.objects[kind][key].id
 
     def key_of(self, kind: str, misp_id: str) -> str | None:
-        return self._by_id.get(kind, {}).get(str(misp_id))
+        by_id = self._by_id.get(kind)  # asked once per reference of every row parsed: no throwaway {}
+        return by_id.get(str(misp_id)) if by_id is not None else None
 
     def live(self, kind: str) -> Mapping[str, LiveObject]:
         return self.objects.get(kind, {})
