@@ -211,7 +211,7 @@ async def make_plan(desired: Desired, client: MispClient, state: StateStore, opt
     # The ledger is read once MISP has answered, and with the diff in one burst of allocations that stays
     # alive until the plan is done: the cyclic collector stays paused for all of it (bulk.py).
     with gc_paused():
-        ledger = state.ledger(name)
+        ledger = state.ledger(name, times=False)
         check_lineage(state, name, live)
         stale = stale_copies(live, kinds)
         result = diff(desired, live, {**ledger, **stale}, kinds, instance=name, allow_deletes=options.allow_deletes)

@@ -157,9 +157,10 @@ class StateStore:
 
     # -- ledger --------------------------------------------------------------------------------------
 
-    def ledger(self, instance: str) -> dict[tuple[str, str], OwnedObject]:
+    def ledger(self, instance: str, *, times: bool = True) -> dict[tuple[str, str], OwnedObject]:
+        """Every owned object of `instance`; times=False leaves updated_at None (cheaper: plans never show it)."""
         with self._read() as conn:
-            return ledger.load(conn, instance)
+            return ledger.load(conn, instance, times=times)
 
     def owned_kinds(self, instance: str) -> set[str]:
         """The kinds the ledger holds objects of, without loading the whole ledger."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import sqlalchemy as sa
 
 from reconciler.model.secrets import REDACTOR
@@ -38,6 +40,16 @@ def test_owned_kinds_names_the_kinds_of_one_instance_without_loading_rows(store:
 
     assert store.owned_kinds("prod") == {"organisations", "tags"} == {kind for kind, _ in store.ledger("prod")}
     assert store.owned_kinds("nowhere") == set()
+
+
+def test_a_ledger_read_without_times_differs_only_by_updated_at(store: StateStore) -> None:
+    store.own("prod", owned("CIRCL", fields=frozenset({"name", "nationality"}), fingerprint='{"name": "a"}'))
+    store.own("prod", owned("ACME", misp_id="8"))
+
+    full, light = store.ledger("prod"), store.ledger("prod", times=False)
+
+    assert all(obj.updated_at is None for obj in light.values())
+    assert light == {key: dataclasses.replace(obj, updated_at=None) for key, obj in full.items()}
 
 
 def test_own_replaces_the_row_and_disown_forgets_it(store: StateStore) -> None:
