@@ -276,7 +276,11 @@ def located_references(kind: Kind, entry: Entry) -> Iterator[tuple[str, str, str
         head, _, rest = path.partition("[].")
         if not rest:
             written = getattr(entry, head, None)
-            for value in [written] if isinstance(written, str) else written if isinstance(written, list) else []:
+            if isinstance(written, str):  # the common case (a user's org), without building a list for it
+                if written not in kind.builtin_refs:
+                    yield path, ref_kind, written, path
+                continue
+            for value in written if isinstance(written, list) else []:
                 if isinstance(value, str) and value not in kind.builtin_refs:
                     yield path, ref_kind, value, path
             continue
