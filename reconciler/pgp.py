@@ -115,6 +115,8 @@ def judge(key: Mapping[str, Any], *, email: str, now: float) -> KeyInfo:
 
 def normalise_armor(value: Any) -> str:
     """PGP armor compared without trailing spaces or CRs: MISP stores what it was given."""
+    if not value:  # most users have no key: no work per row for them
+        return ""
     text = "" if value is None else str(value).replace("\r\n", "\n").strip()
     return "\n".join(line.rstrip() for line in text.splitlines())
 

@@ -14,6 +14,7 @@ from reconciler.backend.errors import MispError, Refused, Unreachable
 from reconciler.cli.exits import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_UNREACHABLE
 from reconciler.cli.options import PATHS, engine_options
 from reconciler.cli.output import console, err_console, print_diagnostics
+from reconciler.engine.bulk import keep_for_the_run
 from reconciler.engine.run import Applied, Options, Planned, Refusal
 from reconciler.model.secrets import REDACTOR
 from reconciler.state import StateError
@@ -37,6 +38,7 @@ def load_or_exit(paths: tuple[Path, ...], env: str | None) -> Desired:
     print_diagnostics(diags)
     if diags.has_errors():
         sys.exit(EXIT_ERROR)
+    keep_for_the_run()  # the manifests live as long as the command: out of the garbage collector's way
     return desired
 
 

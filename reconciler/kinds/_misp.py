@@ -12,6 +12,8 @@ from reconciler.kinds._kind import LiveObject
 
 def as_bool(value: Any) -> bool:
     """true/false, 1/0, "1"/"0", "true"/"false" all occur in MISP answers."""
+    if value is True or value is False:  # the common case in JSON answers, first: this runs per row and field
+        return value
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true")
     return bool(value)

@@ -90,15 +90,16 @@ class UserAdapter:
 
     def parse(self, raw: Mapping[str, Any], names: Names) -> LiveObject | None:
         user = unwrap(raw, "User")
+        email = str(user["email"]).casefold()
         fields: dict[str, object] = {
-            "email": str(user["email"]).casefold(),
+            "email": email,
             "org": names.key_of("organisations", str(user.get("org_id"))),
             "role": names.key_of("roles", str(user.get("role_id"))),
             "nids_sid": as_int(user.get("nids_sid")),
             "pgp_key": normalise_armor(user.get("gpgkey")),
         }
         fields.update({name: as_bool(user.get(name)) for name in BOOL_FIELDS})
-        return LiveObject(key=str(user["email"]).casefold(), id=str(user["id"]), fields=fields, raw=user)
+        return LiveObject(key=email, id=str(user["id"]), fields=fields, raw=user)
 
     def desired(self, entry: Entry, names: Names) -> dict[str, object]:
         assert isinstance(entry, User)

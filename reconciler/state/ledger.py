@@ -46,7 +46,7 @@ def load(conn: Connection, instance: str, *, times: bool = True) -> dict[tuple[s
              .where(ledger.c.instance == instance).order_by(ledger.c.kind, ledger.c.key))
     field_sets: dict[str, frozenset[str]] = {}
     loaded = {}
-    for kind, key, misp_id, uuid, raw, fingerprint, updated_at in conn.execute(query).tuples():
+    for kind, key, misp_id, uuid, raw, fingerprint, updated_at in conn.execute(query):
         # PostgreSQL's driver decodes JSON columns itself (a list arrives), SQLite hands back the text.
         text = raw if isinstance(raw, str) else json.dumps(raw)
         fields = field_sets.get(text)
