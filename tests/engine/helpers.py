@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from reconciler.engine.targets import sandbox_db_url
 from reconciler.manifest.desired import Desired
 from reconciler.manifest.load import load
 from reconciler.sandbox import DEFAULT_ADMIN_KEY, create_app
+from reconciler.sandbox.store import Store
 
 # Identity objects of every kind the engine's first issue covers, with MISP's usual noise to normalise (an
 # e-mail in mixed case, an external org, a disabled user, a tag that is not exportable).
@@ -71,6 +72,13 @@ class Workspace:
 
     def apply(self, **kw: Any) -> Applied:
         return asyncio.run(run.apply(self.load(), self.options(**kw), confirm=lambda _planned: True))
+
+    @contextmanager
+    def misp_db(self, instance: str = "sandbox") -> Iterator[Store]:
+        """The sandbox's own database, in one transaction: a change made behind MISP's API (or read from it)."""
+        store = create_app(sandbox_db_url(self.state_dir, instance)).state.store
+        with store.transaction():
+            yield store
 
     @asynccontextmanager
     async def misp(self, instance: str = "sandbox") -> AsyncIterator[httpx.AsyncClient]:

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.engine.targets import sandbox_db_url
 from reconciler.render.text import render_plan
-from reconciler.sandbox import create_app
 from reconciler.sandbox.http import verify_password
 from tests.canaries import CANARIES
 from tests.engine.helpers import Workspace
@@ -42,8 +40,7 @@ def credentials(text: str) -> dict[str, str]:
 
 
 def stored_user(ws: Workspace, email: str) -> dict[str, object]:
-    store = create_app(sandbox_db_url(ws.state_dir, "sandbox")).state.store
-    with store.transaction():
+    with ws.misp_db() as store:
         user = store.find_ci("users", "email", email)
     assert user is not None
     return dict(user)

@@ -128,8 +128,7 @@ def test_drift_made_in_misp_is_repaired(ws: Workspace) -> None:
     ws.write("tags.yaml", TAGS)
     ws.write("templates.yaml", TEMPLATES)
     applied_ok(ws)
-    store = create_app(sandbox_db_url(ws.state_dir, "sandbox")).state.store
-    with store.transaction():
+    with ws.misp_db() as store:
         row = store.first("templates", name="Incident")
         assert row is not None
         store.update("templates", row["id"], {"share": 0})
@@ -192,8 +191,7 @@ def test_built_ins_are_never_planned_even_when_authoritative(ws: Workspace) -> N
 
 
 def test_a_built_in_edited_in_misp_is_still_left_alone(ws: Workspace) -> None:
-    store = create_app(sandbox_db_url(ws.state_dir, "sandbox")).state.store
-    with store.transaction():
+    with ws.misp_db() as store:
         store.update("templates", 4, {"org": "ORGNAME", "description": "edited by hand"})
     ws.write("tags.yaml", TAGS)
     ws.write("templates.yaml", TEMPLATES)
@@ -208,8 +206,7 @@ def test_an_element_detail_changed_in_misp_is_drift_of_exactly_that_detail(ws: W
     ws.write("tags.yaml", TAGS)
     ws.write("templates.yaml", TEMPLATES)
     applied_ok(ws)
-    store = create_app(sandbox_db_url(ws.state_dir, "sandbox")).state.store
-    with store.transaction():
+    with ws.misp_db() as store:
         attribute = store.first("template_element_attributes", name="Source")
         file = store.first("template_element_files", name="Sample")
         text = store.first("template_element_texts", name="Summary")
@@ -266,8 +263,7 @@ def test_drift_of_one_field_read_from_the_view_page_is_exactly_that_field(
     ws.write("tags.yaml", TAGS)
     ws.write("templates.yaml", TEMPLATES)
     applied_ok(ws)
-    store = create_app(sandbox_db_url(ws.state_dir, "sandbox")).state.store
-    with store.transaction():
+    with ws.misp_db() as store:
         row = store.first("templates", name="Incident")
         assert row is not None
         drift(row, store)
@@ -285,8 +281,7 @@ def test_an_edit_keeps_the_tags_the_manifest_does_not_state(ws: Workspace) -> No
     ws.write("tags.yaml", TAGS)
     ws.write("templates.yaml", "templates:\n  - {name: Loose, description: first}\n")
     applied_ok(ws)
-    store = create_app(sandbox_db_url(ws.state_dir, "sandbox")).state.store
-    with store.transaction():
+    with ws.misp_db() as store:
         row = store.first("templates", name="Loose")
         amber = store.first("tags", name="tlp:amber")
         assert row is not None and amber is not None
@@ -302,8 +297,7 @@ def test_templates_past_the_first_index_page_are_read(ws: Workspace) -> None:
     ws.write("tags.yaml", TAGS)
     ws.write("templates.yaml", TEMPLATES)
     applied_ok(ws)
-    store = create_app(sandbox_db_url(ws.state_dir, "sandbox")).state.store
-    with store.transaction():
+    with ws.misp_db() as store:
         store.insert_many("templates", [{"name": f"by hand {n}", "description": "d", "org": "ORGNAME", "share": 0}
                                         for n in range(55)])
     assert summary(ws) == []  # Incident and Short are now on page 2, still found
