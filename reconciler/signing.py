@@ -107,14 +107,18 @@ def keyring_fingerprints(keyring: Path | bytes) -> tuple[str, ...]:
     """The primary fingerprints an approvers' keyring holds, sorted: what a state store can pin, so that a
     change swapping the keyring (it sits beside the manifests it guards) can be noticed."""
     with approvers_gpg(keyring) as gpg:
-        return tuple(sorted(key["fingerprint"] for key in gpg.list_keys()))
+        return primary_fingerprints(gpg)
 
 
 def armored_keys(keyring: Path | bytes) -> tuple[str, tuple[str, ...]]:
     """The approvers' public keys re-exported as armored text (what a state pins), and their fingerprints."""
     with approvers_gpg(keyring) as gpg:
-        fingerprints = tuple(sorted(key["fingerprint"] for key in gpg.list_keys()))
+        fingerprints = primary_fingerprints(gpg)
         return str(gpg.export_keys(list(fingerprints), armor=True)), fingerprints
+
+
+def primary_fingerprints(gpg: gnupg.GPG) -> tuple[str, ...]:
+    return tuple(sorted(key["fingerprint"] for key in gpg.list_keys()))
 
 
 def verify_with(gpg: gnupg.GPG, data: bytes, signature: str | bytes, source: str) -> VerificationResult:
@@ -139,14 +143,22 @@ def verify_detached(data: bytes, signature: str | bytes, keyring_path: Path) -> 
 def check_approvals(data: bytes, signatures: Sequence[str | bytes | Path], keyring: Path | bytes,
                     min: int) -> ApprovalResult:  # `min` is the policy's own word (require_signatures.min)
     """Count distinct approvers with a valid signature over `data`. Two signatures by one key count once."""
-    results = []
     with approvers_gpg(keyring) as gpg:
-        for index, signature in enumerate(signatures):
-            if isinstance(signature, Path):
-                source, signature = str(signature), signature.read_bytes()
-            else:
-                source = f"signature {index + 1}"
-            results.append(verify_with(gpg, data, signature, source))
+        return tally(verify_all(gpg, data, signatures), min)
+
+
+def verify_all(gpg: gnupg.GPG, data: bytes, signatures: Sequence[str | bytes | Path]) -> list[VerificationResult]:
+    results = []
+    for index, signature in enumerate(signatures):
+        if isinstance(signature, Path):
+            source, signature = str(signature), signature.read_bytes()
+        else:
+            source = f"signature {index + 1}"
+        results.append(verify_with(gpg, data, signature, source))
+    return results
+
+
+def tally(results: Sequence[VerificationResult], min: int) -> ApprovalResult:
     approvers = sorted({r.fingerprint for r in results if r.valid and r.fingerprint})
     return ApprovalResult(required=min, approvers=tuple(approvers), results=tuple(results))
 
@@ -159,21 +171,18 @@ def check_manifest_approvals(manifest_hash: str, manifest_dir: Path, keyring: Pa
                              min: int) -> ApprovalResult:
     """What `policy.require_signatures` asks: enough approvers signed this manifest set, each either with a
     detached signature over its hash (`sign`) or by signing the git commit that holds it."""
-    detached = check_approvals(manifest_payload(manifest_hash), signature_files(manifest_dir), keyring, min)
-    commit = signed_commit(manifest_dir, keyring)
-    if commit is None:
-        return detached
-    approvers = set(detached.approvers) | ({commit.fingerprint} if commit.valid and commit.fingerprint else set())
-    return ApprovalResult(required=min, approvers=tuple(sorted(approvers)), results=(*detached.results, commit))
+    with approvers_gpg(keyring) as gpg:  # one GnuPG home for both kinds of signature
+        results = verify_all(gpg, manifest_payload(manifest_hash), signature_files(manifest_dir))
+        if in_git_work_tree(manifest_dir):
+            results.append(commit_verdict(gpg, manifest_dir, "HEAD"))
+    return tally(results, min)
 
 
-def signed_commit(manifest_dir: Path, keyring: Path | bytes) -> VerificationResult | None:
-    """The verdict on the commit holding the manifests; None when they are not in a git work tree."""
-    inside = subprocess.run(["git", "-C", str(manifest_dir), "rev-parse", "--verify", "-q", "HEAD"],
-                            capture_output=True, check=False)
-    if inside.returncode != 0:  # not a repository, or one without any commit yet
-        return None
-    return verify_git_commit(manifest_dir, keyring)
+def in_git_work_tree(path: Path) -> bool:
+    """False when `path` is not in a repository, or in one without any commit yet."""
+    done = subprocess.run(["git", "-C", str(path), "rev-parse", "--verify", "-q", "HEAD"],
+                          capture_output=True, check=False)
+    return done.returncode == 0
 
 
 def sign_plan(plan_bytes: bytes, keyid: str, gpg_home: str | Path | None, *, passphrase: str | None = None) -> str:
@@ -196,10 +205,14 @@ def verify_git_commit(repo_dir: Path, keyring: Path | bytes, *, rev: str = "HEAD
     """Whether `rev` is signed by an approver, and the work tree under `repo_dir` holds exactly that commit
     (uncommitted or untracked files would be applied without having been signed)."""
     with approvers_gpg(keyring) as gpg:
-        env = {**os.environ, "GNUPGHOME": gpg.gnupghome}
-        fields = git(repo_dir, env, "log", "-1", "--format=%G?%n%GP%n%GF%n%GS%n%H", rev).split("\n")
-        # Detached signatures (.signatures/) are added after the commit: they are not content to be signed.
-        dirty = git(repo_dir, env, "status", "--porcelain", "--", ".", f":(exclude){SIGNATURES_DIR}")
+        return commit_verdict(gpg, repo_dir, rev)
+
+
+def commit_verdict(gpg: gnupg.GPG, repo_dir: Path, rev: str) -> VerificationResult:
+    env = {**os.environ, "GNUPGHOME": gpg.gnupghome}
+    fields = git(repo_dir, env, "log", "-1", "--format=%G?%n%GP%n%GF%n%GS%n%H", rev).split("\n")
+    # Detached signatures (.signatures/) are added after the commit: they are not content to be signed.
+    dirty = git(repo_dir, env, "status", "--porcelain", "--", ".", f":(exclude){SIGNATURES_DIR}")
     letter, primary, signing_key, signer, commit = (fields + [""] * 5)[:5]
     source = f"git commit {commit[:12] or rev}"
     if letter not in GIT_GOOD:
