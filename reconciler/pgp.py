@@ -115,9 +115,9 @@ def judge(key: Mapping[str, Any], *, email: str, now: float) -> KeyInfo:
 
 def normalise_armor(value: Any) -> str:
     """PGP armor compared without trailing spaces or CRs: MISP stores what it was given."""
-    if not value:  # most users have no key: no work per row for them
+    if not value:  # None or "": most users have no key, no work per row for them
         return ""
-    text = "" if value is None else str(value).replace("\r\n", "\n").strip()
+    text = str(value).replace("\r\n", "\n").strip()
     return "\n".join(line.rstrip() for line in text.splitlines())
 
 
@@ -127,7 +127,7 @@ _SUMMARIES: dict[str, str] = {}  # normalised armor → what a plan shows of it
 def remember(armored: str, info: KeyInfo) -> None:
     """Keep what the plan-time check learned of a key, so that showing it costs no second inspection."""
     if info.fingerprint is not None:
-        _SUMMARIES[normalise_armor(armored)] = f"(PGP key {info.summary()})"
+        _SUMMARIES[normalise_armor(armored)] = shown(info)
 
 
 def describe_armor(armored: str) -> str:
@@ -135,9 +135,12 @@ def describe_armor(armored: str) -> str:
     'before' of a change, is inspected here once)."""
     normalised = normalise_armor(armored)
     if normalised not in _SUMMARIES:
-        info = inspect_key(normalised, email="")
-        _SUMMARIES[normalised] = f"(PGP key {info.summary()})" if info.fingerprint else "(not a usable PGP key)"
+        _SUMMARIES[normalised] = shown(inspect_key(normalised, email=""))
     return _SUMMARIES[normalised]
+
+
+def shown(info: KeyInfo) -> str:
+    return f"(PGP key {info.summary()})" if info.fingerprint else "(not a usable PGP key)"
 
 
 DEFAULT_KEYSERVER = "hkps://keys.openpgp.org"  # verifies e-mail addresses before publishing a uid

@@ -80,12 +80,12 @@ class AuthKey(Entry):
 
 
 def deliver(sink: KeySink | None, key: str, *, user_key: str | None = None) -> None:
-    """Hand a new key to its sink. Without one it is dropped: never printed, never stored by us.
-    `user_key` is the armored public key of the key's user, for a `gpg_to_user` sink."""
+    """Hand a new key to its sink (checked with check_sink before the key was made). Without one it is
+    dropped: never printed, never stored by us. `user_key` is the armored public key of the key's user, for
+    a `gpg_to_user` sink."""
     REDACTOR.register(key)
     if sink is None:
         return
-    check_sink(sink, user_key)
     if sink.file is not None:
         delivery.to_private_file(sink.path, key + "\n")
     elif sink.gpg_file is not None:
@@ -97,6 +97,7 @@ def deliver(sink: KeySink | None, key: str, *, user_key: str | None = None) -> N
 
 
 def check_sink(sink: KeySink | None, user_key: str | None) -> None:
+    """Before the key exists: a key its sink cannot take would be lost."""
     if sink is None:
         return
     delivery.check_writable(sink.path)
@@ -151,7 +152,7 @@ class AuthKeyAdapter:
         assert isinstance(entry, AuthKey)
         user_id = names.id_of("users", entry.user.casefold())
         user_key = user_pgp_key(entry.user, names)
-        check_sink(entry.deliver, user_key)  # before the key exists: a key its sink cannot take is lost
+        check_sink(entry.deliver, user_key)
         answer = await client.post(f"/auth_keys/add/{user_id}", {"AuthKey": self.body(entry)})
         created = answer.get("AuthKey", {}) if isinstance(answer, dict) else {}
         deliver(entry.deliver, str(created.pop("authkey_raw", "")), user_key=user_key)
