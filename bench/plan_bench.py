@@ -71,11 +71,8 @@ def write_manifests(path: Path, orgs: int, users: int, tags: int) -> None:
 
 
 def with_latency(latency_ms: float) -> None:
-    """Every sandbox the engine opens from now on answers after `latency_ms`."""
-    import reconciler.engine.targets as targets
-
-    original = targets.create_app if hasattr(targets, "create_app") else None
-    del original
+    """Every sandbox the engine opens from now on answers after `latency_ms` (targets.py imports create_app
+    from reconciler.sandbox when it opens one, so replacing it there is enough)."""
     import reconciler.sandbox as sandbox
 
     real = sandbox.create_app

@@ -262,14 +262,20 @@ def _meta_row(label: str, value: str) -> str:
             f'<td class="meta_table_value " title="">{value} </td></tr>')
 
 
-@route("/templates/view", access="web_or_user")
-def view(ctx: Ctx) -> Response:
+def _viewed_template(ctx: Ctx) -> Row:
+    """The template a page shows (view, element index): 404 when not visible, and pages only for a browser."""
     row = _template(ctx)
     if not _visible(ctx, row):
         raise misp_error(404, NOT_VISIBLE, ctx.url)
     assert row is not None
     if not _is_web(ctx):
         raise _no_view(ctx)
+    return row
+
+
+@route("/templates/view", access="web_or_user")
+def view(ctx: Ctx) -> Response:
+    row = _viewed_template(ctx)
     tags = [ctx.store.get("tags", t["tag_id"]) for t in ctx.store.find("template_tags", template_id=row["id"])]
     # SingleViews/Fields/tagsField.ctp: a coloured span per tag, or a lone "&nbsp" (sic) without tags
     tag_spans = "".join(f'<span class="tagComplete" style="background-color:{html.escape(t["colour"] or "")};'
@@ -532,10 +538,5 @@ def element_delete(ctx: Ctx) -> Response:
 
 @route("/templateElements/index", access="web_or_user")
 def element_index(ctx: Ctx) -> Response:
-    template = _template(ctx)
-    if not _visible(ctx, template):
-        raise misp_error(404, NOT_VISIBLE, ctx.url)
-    assert template is not None
-    if not _is_web(ctx):
-        raise _no_view(ctx)  # templates--elements-crud / api-surface #9, #10: with or without the ajax header
+    template = _viewed_template(ctx)  # templates--elements-crud / api-surface #9, #10: with or without ajax
     return page(ctx, "Template elements", _elements_html(ctx, template), layout=False)
